@@ -1,0 +1,36 @@
+using Workbench.Runtime;
+
+namespace Workbench.Papers;
+
+/// <summary>Options every reproduction accepts from the command line.</summary>
+public sealed record ReproduceOptions(Preset Preset, string OutDir, long? Seed = null, int? Epochs = null);
+
+/// <summary>A paper that <c>papers reproduce</c> can run.</summary>
+/// <param name="Merge">Combines results folders of separate runs (e.g. one seed each) into one folder; returns the report's path.</param>
+public sealed record PaperEntry(string Slug, string Title, Func<ReproduceOptions, RuntimeInfo, TextWriter, string> Run,
+    Func<IReadOnlyList<string>, string, string>? Merge = null);
+
+/// <summary>Every reproducible paper. A new paper adds one line here.</summary>
+public static class Registry
+{
+    public static IReadOnlyList<PaperEntry> All { get; } =
+    [
+        new(Lbc.LbcExperiment.Slug, Lbc.LbcExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Lbc.LbcConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seeds = [s] };
+            if (o.Epochs is int e) cfg = cfg with { Suites = cfg.Suites.Select(x => x with { Epochs = e, TfEpoch = null }).ToArray() };
+            Lbc.LbcExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }, (inputs, outDir) =>
+        {
+            var merged = Lbc.LbcExperiment.Merge(inputs.Select(Lbc.LbcResults.Load).ToList());
+            Lbc.LbcExperiment.WriteAll(merged, outDir);
+            return Path.Combine(outDir, "report.html");
+        }),
+    ];
+
+    public static PaperEntry Find(string slug) =>
+        All.FirstOrDefault(p => p.Slug.Equals(slug, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ConfigException($"Unknown paper '{slug}'. Known: {string.Join(", ", All.Select(p => p.Slug))}.");
+}
