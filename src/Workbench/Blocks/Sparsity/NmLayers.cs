@@ -16,40 +16,45 @@ public interface INmLayer
     long DenseMacsPerSample { get; }
 }
 
-/// <summary>Linear layer with a pluggable <see cref="NmSparsifier"/> (dense until one is attached).</summary>
-public sealed class NmLinear : Module<Tensor, Tensor>, INmLayer
+/// <summary>What NmLinear and NmConv2d share: the sparsifier slot (dense until one is attached) and MAC counting.</summary>
+public abstract class NmLayer(string name) : Module<Tensor, Tensor>(name), INmLayer
 {
-    readonly Linear inner;
-    public NmLinear(string name, long inFeatures, long outFeatures, bool hasBias = true) : base(name)
-    {
-        inner = Linear(inFeatures, outFeatures, hasBias);
-        RegisterComponents();
-        LayerName = name;
-    }
-
-    public string LayerName { get; }
-    public Parameter Weight => inner.weight!;
+    public string LayerName { get; } = name;
+    public abstract Parameter Weight { get; }
     public NmSparsifier Sparsifier { get; private set; } = new DenseSparsifier();
-    public long DenseMacsPerSample { get; private set; }
+    public long DenseMacsPerSample { get; protected set; }
 
+    /// <summary>Attaches a sparsifier (checking that the weight can be cut into groups of M) and registers its parameters.</summary>
     public void Attach(NmSparsifier sparsifier)
     {
         if (sparsifier is not DenseSparsifier) NmGroups.Validate(Weight.shape, sparsifier.M, LayerName);
         Sparsifier = sparsifier;
         foreach (var (n, p) in sparsifier.ExtraParameters) register_parameter(n, p);
     }
+}
+
+/// <summary>Linear layer with a pluggable <see cref="NmSparsifier"/>; groups run along the input features.</summary>
+public sealed class NmLinear : NmLayer
+{
+    readonly Linear inner;
+    public NmLinear(string name, long inFeatures, long outFeatures, bool hasBias = true) : base(name)
+    {
+        inner = Linear(inFeatures, outFeatures, hasBias);
+        RegisterComponents();
+    }
+
+    public override Parameter Weight => inner.weight!;
 
     public override Tensor forward(Tensor x)
     {
-        // tokens per sample × in × out
-        long tokens = x.dim() > 2 ? x.shape[1..^1].Aggregate(1L, (a, b) => a * b) : 1;
+        long tokens = x.dim() > 2 ? x.shape[1..^1].Aggregate(1L, (a, b) => a * b) : 1;   // tokens per sample
         DenseMacsPerSample = tokens * Weight.shape[0] * Weight.shape[1];
         return functional.linear(x, Sparsifier.EffectiveWeight(Weight), inner.bias);
     }
 }
 
 /// <summary>Conv2d with a pluggable <see cref="NmSparsifier"/>; groups run along input channels.</summary>
-public sealed class NmConv2d : Module<Tensor, Tensor>, INmLayer
+public sealed class NmConv2d : NmLayer
 {
     readonly Conv2d inner;
     readonly long stride, padding;
@@ -58,20 +63,9 @@ public sealed class NmConv2d : Module<Tensor, Tensor>, INmLayer
         inner = Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: hasBias);
         this.stride = stride; this.padding = padding;
         RegisterComponents();
-        LayerName = name;
     }
 
-    public string LayerName { get; }
-    public Parameter Weight => inner.weight!;
-    public NmSparsifier Sparsifier { get; private set; } = new DenseSparsifier();
-    public long DenseMacsPerSample { get; private set; }
-
-    public void Attach(NmSparsifier sparsifier)
-    {
-        if (sparsifier is not DenseSparsifier) NmGroups.Validate(Weight.shape, sparsifier.M, LayerName);
-        Sparsifier = sparsifier;
-        foreach (var (n, p) in sparsifier.ExtraParameters) register_parameter(n, p);
-    }
+    public override Parameter Weight => inner.weight!;
 
     public override Tensor forward(Tensor x)
     {

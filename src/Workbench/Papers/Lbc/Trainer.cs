@@ -216,13 +216,10 @@ public static class LbcTrainer
         var layerDensity = new double[layers.Count];
         double flipped = 0, entries = 0, keptTotal = 0;
         var masks = method == SparseMethod.Dense ? null : Masks(net);
-        double gflops = 0;
+        // Counted training FLOPs: 2 per multiply-add, for the forward, the activation gradient and the weight gradient.
+        // Dense layers (first conv / patch embedding, classifier) count fully.
         var sparseSet = new HashSet<INmLayer>(layers);
-        foreach (var l in net.AllLayers)
-        {
-            double macs = l.DenseMacsPerSample * (double)samples;
-            if (!sparseSet.Contains(l)) { gflops += 6 * macs / 1e9; continue; }
-        }
+        double gflops = net.AllLayers.Where(l => !sparseSet.Contains(l)).Sum(l => 2.0 * 3 * l.DenseMacsPerSample * samples) / 1e9;
         for (int i = 0; i < layers.Count; i++)
         {
             var l = layers[i];
@@ -231,9 +228,8 @@ public static class LbcTrainer
             {
                 var perGroup = NmGroups.KeptPerGroup(masks[i], m);
                 var counts = perGroup.bincount(null, minlength: m + 1).cpu().data<long>().ToArray();
-                long groups = perGroup.shape[0];
                 for (int j = 0; j <= m; j++) kept[j] += counts[j];
-                keptTotal += groups;
+                keptTotal += perGroup.shape[0];
                 d = masks[i].mean().item<float>();
                 if (prevMasks is not null)
                 {
@@ -242,12 +238,12 @@ public static class LbcTrainer
                 }
             }
             layerDensity[i] = d;
-            // forward (d) + activation gradient (d) + weight gradient (d, or dense for SR-STE / STE), 2 FLOPs per MAC
+            // a sparse layer: forward (d) + activation gradient (d) + weight gradient (d, or dense for SR-STE / STE)
             double wgrad = l.Sparsifier.DenseWeightGradient ? 1 : d;
-            gflops += 2 * l.DenseMacsPerSample * (double)samples * (d + d + wgrad) / 1e9;
+            gflops += 2.0 * l.DenseMacsPerSample * samples * (d + d + wgrad) / 1e9;
         }
         if (keptTotal > 0) for (int j = 0; j <= m; j++) kept[j] /= keptTotal;
-        double density = layers.Sum(l => layerDensity[layers.ToList().IndexOf(l)] * l.Weight.numel()) / layers.Sum(l => (double)l.Weight.numel());
+        double density = layers.Select((l, i) => layerDensity[i] * l.Weight.numel()).Sum() / layers.Sum(l => (double)l.Weight.numel());
         if (prevMasks is not null) foreach (var t in prevMasks) t.Dispose();
         if (masks is not null) foreach (var t in masks) t.DetachFromDisposeScope();
         prevMasks = masks;
