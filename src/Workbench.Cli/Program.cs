@@ -16,6 +16,11 @@ public static class Program
           papers merge <paper> <results-dir>... --out DIR
               Merges separate runs of one config (e.g. one seed per process) into one results folder with
               recomputed claims (mean ± sd over seeds) and report.
+          papers notebook run <file.ipynb|folder> [--preset test|gpu] [--seed N] [--device auto|cpu|cuda] [--out DIR]
+              Executes notebooks headless (parameters injected after the cell tagged `parameters`) and writes each
+              executed .ipynb and a standalone HTML report to DIR (default runs/notebooks). Exit code 1 if a cell fails.
+          papers report [--results DIR] [--out DIR]
+              Builds an index page of every paper's claims table from results/ (default out: runs/report).
           papers info [--device auto|cpu|cuda]
               Loads libtorch and reports what was loaded (origin, device, memory).
           papers list
@@ -65,13 +70,47 @@ public static class Program
                     Console.WriteLine($"[papers] merged {positional.Count - 1} result folder(s): {Path.GetFullPath(report)}");
                     return 0;
                 }
+                case "notebook":
+                {
+                    if (positional.Count != 2 || positional[0] != "run")
+                        throw new ConfigException("usage: papers notebook run <file.ipynb|folder> [--preset test|gpu] [--seed N] [--device D] [--out DIR]");
+                    var target = positional[1];
+                    var files = Directory.Exists(target) ? Directory.GetFiles(target, "*.ipynb").Order().ToArray()
+                        : File.Exists(target) ? [target] : throw new FileNotFoundException($"No notebook or folder at {target}.");
+                    if (files.Length == 0) throw new FileNotFoundException($"No .ipynb files in {target}.");
+                    var preset = Presets.Parse(opts.GetValueOrDefault("preset"));
+                    var outDir = Path.GetFullPath(opts.GetValueOrDefault("out") ?? Path.Combine("runs", "notebooks"));
+                    var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
+                    Console.WriteLine($"[papers] {rt}");
+                    int failed = 0;
+                    foreach (var f in files)
+                    {
+                        var name = Path.GetFileNameWithoutExtension(f);
+                        var p = new Dictionary<string, object> { ["Preset"] = preset.ToString().ToLowerInvariant(), ["OutDir"] = Path.Combine(outDir, name) };
+                        if (opts.TryGetValue("seed", out var s)) p["Seed"] = ParseLong("seed", s);
+                        if (opts.TryGetValue("device", out var d)) p["Device"] = d;
+                        var r = Workbench.Notebooks.NotebookRunner.RunAsync(f, p, outDir, Console.Out).GetAwaiter().GetResult();
+                        if (!r.Succeeded) failed++;
+                        Console.WriteLine($"[papers] {name}: {(r.Succeeded ? "ok" : "FAILED at " + r.Error!.Located)} in {r.Seconds:F1}s -> {r.Report}");
+                    }
+                    return failed == 0 ? 0 : 1;
+                }
+                case "report":
+                {
+                    var results = opts.GetValueOrDefault("results") ?? "results";
+                    var outDir = opts.GetValueOrDefault("out") ?? Path.Combine("runs", "report");
+                    var papers = Workbench.Claims.ResultsIndex.Read(results);
+                    var path = Workbench.Claims.ResultsIndex.Build(papers).Save(Path.Combine(outDir, "index.html"));
+                    Console.WriteLine($"[papers] report of {papers.Count} paper(s): {Path.GetFullPath(path)}");
+                    return 0;
+                }
                 default:
                     Console.Error.WriteLine($"papers: unknown command '{args[0]}'.");
                     Console.Error.WriteLine(Usage);
                     return 2;
             }
         }
-        catch (Exception e) when (e is ConfigException or ArgumentException or FileNotFoundException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is ConfigException or ArgumentException or IOException or InvalidOperationException or InvalidDataException)
         {
             Console.Error.WriteLine($"papers: {e.Message}");
             return 1;
@@ -84,7 +123,7 @@ public static class Program
     /// <summary>Parses --key value / --key=value pairs; the rest are positional.</summary>
     public static Dictionary<string, string> ParseOptions(string[] args, out List<string> positional)
     {
-        string[] known = ["preset", "device", "out", "seed", "epochs"];
+        string[] known = ["preset", "device", "out", "seed", "epochs", "results"];
         var d = new Dictionary<string, string>();
         positional = [];
         for (int i = 0; i < args.Length; i++)

@@ -16,6 +16,14 @@ public static class T
 
     public static RuntimeInfo Rt => rt.Value;
 
+    /// <summary>The repository root (the folder holding Papers.sln).</summary>
+    public static string RepoRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "Papers.sln"))) d = d.Parent;
+        return d?.FullName ?? throw new InvalidOperationException("Papers.sln not found above the test binaries.");
+    }
+
     public static string TempDir()
     {
         var d = Path.Combine(Path.GetTempPath(), "papers-tests", Guid.NewGuid().ToString("N"));

@@ -13,6 +13,8 @@ public sealed class HtmlReport(string title)
 {
     readonly StringBuilder body = new();
     public string Title { get; } = title;
+    /// <summary>Whether the page starts with the title as a heading (a notebook's own first heading may replace it).</summary>
+    public bool ShowTitle { get; init; } = true;
 
     public HtmlReport Heading(string text, int level = 2)
     {
@@ -69,7 +71,7 @@ public sealed class HtmlReport(string title)
         pre { background: #f7f7f7; padding: 8px; overflow-x: auto; }
         .chart { margin: 1em 0; }
         </style></head>
-        <body><h1>{{Enc(Title)}}</h1>
+        <body>{{(ShowTitle ? $"<h1>{Enc(Title)}</h1>" : "")}}
         {{body}}</body></html>
         """;
 

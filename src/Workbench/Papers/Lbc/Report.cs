@@ -43,6 +43,48 @@ public static class LbcReport
             "combination", "sampled group", run.CombinationLabels);
     }
 
+    /// <summary>Test top-1 per epoch, one line per run.</summary>
+    public static Plotly.NET.GenericChart AccuracyChart(IEnumerable<MethodRun> runs, string title) =>
+        Charts.Lines(runs.Select(x => new Series($"{x.Method}{(x.Pattern == "dense" ? "" : " " + x.Pattern)}",
+            x.Epochs.Select(e => (double)e.Epoch).ToArray(), x.Epochs.Select(e => 100 * e.TestAccuracy).ToArray())), title, "epoch", "top-1 %");
+
+    /// <summary>Fraction of mask entries that changed since the previous epoch, one line per run.</summary>
+    public static Plotly.NET.GenericChart FlipRateChart(IEnumerable<MethodRun> runs, string title) =>
+        Charts.Lines(runs.Select(x => new Series(x.Method.ToString(),
+            x.Epochs.Skip(1).Select(e => (double)e.Epoch).ToArray(), x.Epochs.Skip(1).Select(e => e.FlipRate).ToArray())),
+            title, "epoch", "fraction of mask entries changed");
+
+    /// <summary>Steps 4–5 over training: removed k and surviving combinations per group.</summary>
+    public static Plotly.NET.GenericChart ScheduleChart(MethodRun lbc)
+    {
+        var ep = lbc.Epochs.Select(e => (double)e.Epoch).ToArray();
+        return Charts.Lines([new Series("removed k", ep, lbc.Epochs.Select(e => (double)e.K).ToArray()),
+            new Series("surviving combinations", ep, lbc.Epochs.Select(e => (double)e.SurvivingCombinations).ToArray())],
+            $"Removal schedule ({lbc.Model}, {lbc.Pattern})", "epoch", "combinations per group");
+    }
+
+    /// <summary>Fraction of groups keeping j of M weights per epoch.</summary>
+    public static Plotly.NET.GenericChart KeptFractionChart(MethodRun run)
+    {
+        var ep = run.Epochs.Select(e => (double)e.Epoch).ToArray();
+        int m = run.Epochs[0].KeptFraction.Length - 1;
+        return Charts.Lines(Enumerable.Range(0, m + 1).Select(j => new Series($"{j} kept", ep, run.Epochs.Select(e => e.KeptFraction[j]).ToArray())),
+            $"Fraction of groups keeping j of {m} weights ({run.Model}, {run.Method}, {run.Pattern})", "epoch", "fraction of groups");
+    }
+
+    /// <summary>Density of each sparse layer per epoch.</summary>
+    public static Plotly.NET.GenericChart LayerDensityChart(MethodRun run)
+    {
+        var ep = run.Epochs.Select(e => (double)e.Epoch).ToArray();
+        return Charts.Lines(run.SparseLayers.Select((name, i) => new Series(name, ep, run.Epochs.Select(e => e.LayerDensity[i]).ToArray())),
+            $"Layer density ({run.Model}, {run.Method}, {run.Pattern})", "epoch", "kept fraction");
+    }
+
+    /// <summary>How many groups chose each combination, per layer (LBC's final masks).</summary>
+    public static Plotly.NET.GenericChart WinnersChart(MethodRun lbc) =>
+        Charts.GroupedBars(lbc.CombinationLabels!, lbc.WinningCombination!.Select((w, i) => (lbc.SparseLayers[i], w.Select(v => (double)v).ToArray())),
+            $"Which combination won, per layer ({lbc.Model}, {lbc.Pattern})", "groups");
+
     public static HtmlReport Build(LbcResults r)
     {
         var rep = new HtmlReport(LbcExperiment.Title);
@@ -74,14 +116,9 @@ public static class LbcReport
                 rep.Heading($"{model} at {pattern}", 3);
                 var sel = group.Where(x => x.Pattern == pattern && x.Seed == seed0).ToList();
                 if (dense is not null) sel.Insert(0, dense);
-                rep.Chart(Charts.Lines(sel.Select(x => new Series(x.Method.ToString(),
-                    x.Epochs.Select(e => (double)e.Epoch).ToArray(), x.Epochs.Select(e => 100 * e.TestAccuracy).ToArray())),
-                    $"Test top-1 per epoch ({model}, {pattern})", "epoch", "top-1 %"));
+                rep.Chart(AccuracyChart(sel, $"Test top-1 per epoch ({model}, {pattern})"));
                 var flips = sel.Where(x => x.Method is SparseMethod.Lbc or SparseMethod.SrSte or SparseMethod.Ste).ToList();
-                if (flips.Count > 0)
-                    rep.Chart(Charts.Lines(flips.Select(x => new Series(x.Method.ToString(),
-                        x.Epochs.Skip(1).Select(e => (double)e.Epoch).ToArray(), x.Epochs.Skip(1).Select(e => e.FlipRate).ToArray())),
-                        $"Mask flip rate per epoch ({model}, {pattern})", "epoch", "fraction of mask entries changed"));
+                if (flips.Count > 0) rep.Chart(FlipRateChart(flips, $"Mask flip rate per epoch ({model}, {pattern})"));
 
                 var lbc = sel.FirstOrDefault(x => x.Method == SparseMethod.Lbc);
                 if (lbc is null) continue;
@@ -89,14 +126,10 @@ public static class LbcReport
                 rep.Para($"Step 2 — the combination table B: C(M,N) = {LbcSteps.Binomial(p.M, p.N)} rows; each row keeps N = {p.N} of M = {p.M} positions.");
                 rep.Chart(CombinationHeatmap(LbcSteps.Combinations(p.N, p.M)));
                 rep.Para("Steps 4–5 — the removal schedule: k combinations are removed per group (updated once per epoch, applied every iteration).");
-                var ep = lbc.Epochs.Select(e => (double)e.Epoch).ToArray();
-                rep.Chart(Charts.Lines([new Series("removed k", ep, lbc.Epochs.Select(e => (double)e.K).ToArray()),
-                    new Series("surviving combinations", ep, lbc.Epochs.Select(e => (double)e.SurvivingCombinations).ToArray())],
-                    $"Removal schedule ({model}, {pattern})", "epoch", "combinations per group"));
-                rep.Chart(Charts.Lines(Enumerable.Range(0, p.M + 1).Select(j => new Series($"{j} kept", ep, lbc.Epochs.Select(e => e.KeptFraction[j]).ToArray())),
-                    $"Fraction of groups keeping j of {p.M} weights ({model}, {pattern})", "epoch", "fraction of groups"));
-                rep.Chart(Charts.Lines(lbc.SparseLayers.Select((name, i) => new Series(name, ep, lbc.Epochs.Select(e => e.LayerDensity[i]).ToArray())),
-                    $"Layer density ({model}, {pattern}; target {p.N}/{p.M} = {F((double)p.N / p.M)})", "epoch", "kept fraction"));
+                rep.Chart(ScheduleChart(lbc));
+                rep.Chart(KeptFractionChart(lbc));
+                rep.Para($"Layer density falls to the target N/M = {F((double)p.N / p.M)} at t_f.");
+                rep.Chart(LayerDensityChart(lbc));
                 if (lbc.Epochs[0].ScoreSample is not null)
                 {
                     rep.Para("Step 3 — the score matrix A (sampled groups × combinations): removed combinations sit at 0; the survivor of each group is its learned best combination.");
@@ -106,9 +139,7 @@ public static class LbcReport
                 if (group.Where(x => x.Pattern == pattern && x.Method == SparseMethod.Lbc).Select(x => x.FinalScores).FirstOrDefault(x => x is not null) is { } h)
                     rep.Chart(Charts.Bar(h.Edges.Take(h.Counts.Length).Select((e, i) => F(0.5 * (e + h.Edges[i + 1]), "G3")).ToArray(),
                         h.Counts.Select(c => (double)c).ToArray(), $"Live score values at the end ({lbc.SparseLayers[0]}, {pattern})", "score", "combinations"));
-                if (lbc.WinningCombination is not null)
-                    rep.Chart(Charts.GroupedBars(lbc.CombinationLabels!, lbc.WinningCombination.Select((w, i) => (lbc.SparseLayers[i], w.Select(v => (double)v).ToArray())),
-                        $"Which combination won, per layer ({model}, {pattern})", "groups"));
+                if (lbc.WinningCombination is not null) rep.Chart(WinnersChart(lbc));
             }
         }
         rep.Heading("Configuration");
