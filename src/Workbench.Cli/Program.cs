@@ -21,6 +21,10 @@ public static class Program
               executed .ipynb and a standalone HTML report to DIR (default runs/notebooks). Exit code 1 if a cell fails.
           papers report [--results DIR] [--out DIR]
               Builds an index page of every paper's claims table from results/ (default out: runs/report).
+          papers kernel install [--prefix DIR]
+              Registers the Papers Jupyter kernel (papers-csharp) for the user, or under DIR/share/jupyter/kernels.
+          papers kernel run --connection-file FILE
+              Runs the kernel (Jupyter starts it this way).
           papers info [--device auto|cpu|cuda]
               Loads libtorch and reports what was loaded (origin, device, memory).
           papers list
@@ -95,6 +99,23 @@ public static class Program
                     }
                     return failed == 0 ? 0 : 1;
                 }
+                case "kernel":
+                {
+                    if (positional.Count == 1 && positional[0] == "install")
+                    {
+                        var dir = Workbench.Kernel.KernelSpec.Install(opts.GetValueOrDefault("prefix"));
+                        Console.WriteLine($"[papers] installed kernelspec {Workbench.Kernel.KernelSpec.Name} in {dir}");
+                        return 0;
+                    }
+                    if (positional.Count == 1 && positional[0] == "run")
+                    {
+                        var file = opts.GetValueOrDefault("connection-file") ?? throw new ConfigException("kernel run needs --connection-file FILE.");
+                        using var server = new Workbench.Kernel.KernelServer(Workbench.Kernel.ConnectionInfo.Load(file));
+                        server.Run();
+                        return 0;
+                    }
+                    throw new ConfigException("usage: papers kernel install [--prefix DIR] | papers kernel run --connection-file FILE");
+                }
                 case "report":
                 {
                     var results = opts.GetValueOrDefault("results") ?? "results";
@@ -123,7 +144,7 @@ public static class Program
     /// <summary>Parses --key value / --key=value pairs; the rest are positional.</summary>
     public static Dictionary<string, string> ParseOptions(string[] args, out List<string> positional)
     {
-        string[] known = ["preset", "device", "out", "seed", "epochs", "results"];
+        string[] known = ["preset", "device", "out", "seed", "epochs", "results", "prefix", "connection-file"];
         var d = new Dictionary<string, string>();
         positional = [];
         for (int i = 0; i < args.Length; i++)

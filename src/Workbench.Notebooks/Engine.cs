@@ -53,16 +53,19 @@ public sealed partial class NotebookEngine
     }
 
     /// <summary>Runs one cell; never throws for errors in the cell (they come back located in <see cref="CellRun.Error"/>).</summary>
-    public async Task<CellRun> RunCellAsync(int cellIndex, string code, CancellationToken ct = default)
+    /// <param name="live">Called with each output as it happens (stream text line by line, displays, the result, the error).</param>
+    public async Task<CellRun> RunCellAsync(int cellIndex, string code, Action<CellOutput>? live = null, CancellationToken ct = default)
     {
+        Workbench.Runtime.Interrupt.Clear();
         var outputs = new List<CellOutput>();
         var sw = Stopwatch.StartNew();
         var oldOut = Console.Out; var oldErr = Console.Error;
-        var mux = new StreamMux(outputs);
+        var mux = new StreamMux(outputs, live);
         using var stdout = new MuxWriter(mux, "stdout");
         using var stderr = new MuxWriter(mux, "stderr");
         CellError? error = null;
-        globals.Sink = v => { mux.Flush(); lock (outputs) outputs.Add(CellOutput.Display(Formatters.Bundle(v))); };
+        void Add(CellOutput o) { lock (outputs) outputs.Add(o); live?.Invoke(o); }
+        globals.Sink = v => { mux.Flush(); Add(CellOutput.Display(Formatters.Bundle(v))); };
         var oldProgress = Workbench.Runtime.Progress.PlainWriter;
         Workbench.Runtime.Progress.PlainWriter = stdout;          // progress goes into the cell as plain lines, never as a terminal bar
         try
@@ -73,14 +76,14 @@ public sealed partial class NotebookEngine
             var opts = options.WithFilePath(path);
             submissions++;
             // Streams carry an encoding, which Roslyn needs to emit debug information (line numbers in stack traces).
-            using var src = new MemoryStream(Encoding.UTF8.GetBytes(d.Code));
+            using var src = new MemoryStream(Encoding.UTF8.GetBytes(InterruptChecks.Insert(d.Code)));
             state = state is null
                 ? await CSharpScript.Create(src, opts, typeof(CellGlobals)).RunAsync(globals, ct)
                 : await state.Script.ContinueWith(src, opts).RunFromAsync(state, ct);
             mux.Flush();
             if (state.ReturnValue is { } rv && HasTrailingExpression(d.Code))
-                outputs.Add(CellOutput.Result(Formatters.Bundle(rv)));
-            if (d.Timed) outputs.Add(CellOutput.Stream("stdout", $"Wall time: {sw.Elapsed.TotalMilliseconds:F0} ms\n"));
+                Add(CellOutput.Result(Formatters.Bundle(rv)));
+            if (d.Timed) { mux.Append("stdout", $"Wall time: {sw.Elapsed.TotalMilliseconds:F0} ms\n"); mux.Flush(); }
         }
         catch (DirectiveException e)
         {
@@ -94,6 +97,10 @@ public sealed partial class NotebookEngine
                 .Select(x => $"line {(x.Location.IsInSource ? x.Location.GetLineSpan().StartLinePosition.Line + 1 : 0)}: {x.Id}: {x.GetMessage()}"));
             error = new CellError(cellIndex, line, "CompilationError", $"{first.Id}: {first.GetMessage()}", all);
         }
+        catch (Workbench.Runtime.InterruptedException e)
+        {
+            error = new CellError(cellIndex, CellLine(e, cellIndex), "KeyboardInterrupt", "interrupted", e.ToString());
+        }
         catch (Exception e)
         {
             var ex = e is TargetInvocationException { InnerException: { } inner } ? inner : e;
@@ -106,7 +113,7 @@ public sealed partial class NotebookEngine
             Console.SetOut(oldOut); Console.SetError(oldErr);
             globals.Sink = null;
         }
-        if (error is not null) outputs.Add(CellOutput.Fail(error));
+        if (error is not null) Add(CellOutput.Fail(error));
         return new CellRun(cellIndex, outputs, error, sw.Elapsed.TotalSeconds);
     }
 
@@ -131,7 +138,7 @@ public sealed partial class NotebookEngine
     }
 
     /// <summary>Collects console text of both streams in the order it was written, merging consecutive writes to one stream.</summary>
-    sealed class StreamMux(List<CellOutput> outputs)
+    sealed class StreamMux(List<CellOutput> outputs, Action<CellOutput>? live)
     {
         readonly StringBuilder pending = new();
         string? pendingName;
@@ -144,6 +151,7 @@ public sealed partial class NotebookEngine
                 if (pendingName != name) Flush();
                 pendingName = name;
                 pending.Append(text);
+                if (live is not null && text.Contains('\n')) Flush();     // live: publish line by line
             }
         }
 
@@ -160,6 +168,7 @@ public sealed partial class NotebookEngine
                         outputs[^1] = last with { Text = last.Text + text };
                     else outputs.Add(CellOutput.Stream(pendingName, text));
                 }
+                live?.Invoke(CellOutput.Stream(pendingName, text));
             }
         }
     }

@@ -40,12 +40,13 @@ public static class Progress
     public static void Run(string label, int total, Action<IProgressTick> body) =>
         Run<int>(label, total, t => { body(t); return 0; });
 
-    sealed class Silent : IProgressTick { public void Tick(string? status = null) { } }
+    sealed class Silent : IProgressTick { public void Tick(string? status = null) => Interrupt.Check(); }
 
     sealed class Fancy(ProgressTask task, string label) : IProgressTick
     {
         public void Tick(string? status = null)
         {
+            Interrupt.Check();
             task.Increment(1);
             if (status is not null) task.Description = Markup.Escape($"{label}: {status}");
         }
@@ -59,6 +60,7 @@ public static class Progress
 
         public void Tick(string? status = null)
         {
+            Interrupt.Check();
             done++;
             int decile = total > 0 ? done * 10 / total : 0;
             double t = sw.Elapsed.TotalSeconds;
