@@ -182,7 +182,7 @@ public sealed class KernelServer : IDisposable
             if (o.Kind == "display_data") j["transient"] = new JsonObject();
             if (j["data"] is JsonObject data)
                 foreach (var k in data.Select(kv => kv.Key).ToList())
-                    if (data[k] is JsonArray lines) data[k] = string.Concat(lines.Select(l => l!.GetValue<string>()));
+                    if (data[k] is JsonArray lines) data[k] = NotebookDocument.TextOf(lines);
             Publish(o.Kind, j, msg);
         }
         var run = engine.RunCellAsync(Math.Max(0, count - 1), code, Live).GetAwaiter().GetResult();

@@ -71,7 +71,7 @@ public sealed class NotebookDocument
             doc.Cells.Add(new NotebookCell
             {
                 CellType = c["cell_type"]?.GetValue<string>() ?? throw new InvalidDataException($"{name}: cell {i} has no cell_type."),
-                Source = JoinSource(c["source"]),
+                Source = TextOf(c["source"]),
                 Id = c["id"]?.GetValue<string>(),
                 Metadata = c["metadata"] is JsonObject cm ? (JsonObject)cm.DeepClone() : new JsonObject(),
                 Outputs = c["outputs"] is JsonArray oa ? (JsonArray)oa.DeepClone() : new JsonArray(),
@@ -82,7 +82,8 @@ public sealed class NotebookDocument
         return doc;
     }
 
-    static string JoinSource(JsonNode? s) => s switch
+    /// <summary>A multiline string of nbformat: either one string or a list of lines.</summary>
+    public static string TextOf(JsonNode? s) => s switch
     {
         null => "",
         JsonArray a => string.Concat(a.Select(x => x?.GetValue<string>() ?? "")),

@@ -51,13 +51,6 @@ public static class NotebookReport
         return rep;
     }
 
-    static string Text(JsonNode? n) => n switch
-    {
-        null => "",
-        JsonArray a => string.Concat(a.Select(x => x?.GetValue<string>() ?? "")),
-        _ => n.GetValue<string>(),
-    };
-
     /// <summary>HTML for one nbformat output: text/html as is, else text/plain escaped; streams and errors escaped.</summary>
     public static string OutputHtml(JsonObject o)
     {
@@ -65,13 +58,13 @@ public static class NotebookReport
         {
             case "stream":
                 var name = o["name"]?.GetValue<string>() ?? "stdout";
-                return $"<pre class=\"stream {name}\">{Enc(Text(o["text"]))}</pre>";
+                return $"<pre class=\"stream {name}\">{Enc(NotebookDocument.TextOf(o["text"]))}</pre>";
             case "error":
                 return $"<pre class=\"error\"><b>{Enc(o["evalue"]?.GetValue<string>() ?? "")}</b>\n{Enc(string.Join("\n", (o["traceback"] as JsonArray ?? []).Select(x => x?.GetValue<string>() ?? "")))}</pre>";
             default:
                 var data = o["data"] as JsonObject;
-                if (data?["text/html"] is { } html) return Text(html);
-                return $"<pre class=\"stream\">{Enc(Text(data?["text/plain"]))}</pre>";
+                if (data?["text/html"] is { } html) return NotebookDocument.TextOf(html);
+                return $"<pre class=\"stream\">{Enc(NotebookDocument.TextOf(data?["text/plain"]))}</pre>";
         }
     }
 }

@@ -181,6 +181,7 @@ public static class LbcTrainer
                 tick.Tick($"loss {trace.TrainLoss:F3} acc {trace.TestAccuracy:P1}{(lbc.Count > 0 ? $" k {k}" : "")} {trace.Seconds:F1}s");
             }
         });
+        if (prevMasks is not null) foreach (var t in prevMasks) t.Dispose();
         var (exact, wins, labels, finalScores) = FinalChecks(net, method, p, seed);
         return new MethodRun(s.Model.ToString(), method, method == SparseMethod.Dense ? "dense" : p.ToString(), seed, traces,
             traces[^1].TestAccuracy, exact, gflops, seconds, net.SparseLayers.Select(l => l.LayerName).ToArray(), wins, labels, finalScores);
