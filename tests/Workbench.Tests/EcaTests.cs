@@ -145,3 +145,28 @@ public class EcaTests
         Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }
+
+public class EcaExperimentTests
+{
+    [Fact]
+    public void The_Test_preset_runs_end_to_end_and_its_claims_are_honest()
+    {
+        var dir = T.TempDir();
+        var r = EcaExperiment.Run(EcaConfig.Test, T.Rt, dir, TextWriter.Null);
+        Assert.All(r.Exactness, x => Assert.Equal(0.0, x.MaxAbsError));
+        Assert.Contains(r.Crossovers, c => c.Family == "d = L" && c.FromL == 128);
+        Assert.True(r.Attention.MaxDQ < 1e-10 && r.Attention.MaxDK < 1e-10 && r.Attention.MaxDV < 1e-10);
+        Assert.Equal(4 * EcaConfig.Test.TimingSizes.Length, r.Timing.Count);
+        if (!T.Rt.IsCuda) Assert.Contains(r.Claims, c => c.Verdict == Workbench.Claims.Verdict.Pending);   // no GPU timing: said so
+        foreach (var f in new[] { "results.json", "claims.md", "report.html" }) Assert.True(File.Exists(Path.Combine(dir, f)));
+        Assert.Throws<Workbench.Runtime.ConfigException>(() => (EcaConfig.Test with { TimingSizes = [10] }).Validate());
+    }
+
+    [Fact]
+    public void Float32_error_is_small_but_grows_no_faster_than_a_few_times_a_plain_matmul()
+    {
+        var rows = EcaSteps.Float32Error(64, 2, T.Rt.TorchDevice, 3);
+        Assert.Equal(3, rows.Count);                                       // depths 0, 1, 2
+        Assert.All(rows, r => Assert.True(r.EcaRelError < 1e-5, $"depth {r.Depth}: {r.EcaRelError}"));
+    }
+}

@@ -28,6 +28,13 @@ public static class Registry
             Lbc.LbcExperiment.WriteAll(merged, outDir);
             return Path.Combine(outDir, "report.html");
         }),
+        new(Eca.EcaExperiment.Slug, Eca.EcaExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Eca.EcaConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            Eca.EcaExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

@@ -1,0 +1,63 @@
+using Workbench.Runtime;
+
+namespace Workbench.Papers.Eca;
+
+/// <summary>An (L, d) size.</summary>
+public sealed record ProblemSize(int L, int D)
+{
+    public override string ToString() => $"L={L}, d={D}";
+}
+
+/// <summary>
+/// ECA experiment configuration (spec §5). <see cref="Test"/>: exactness at L, d ≤ 32 (and sizes not divisible by 4),
+/// counted ratios (closed forms, any size), float32 error at L = d = 128, attention check at L = 64, a small CPU timing.
+/// <see cref="Gpu"/>: exactness at 4096, error growth at 2048, attention at L = 256, d = 64, and the timing table at
+/// L = d ∈ {2048, 4096, 8192} in fp32 with TF32 off.
+/// </summary>
+public sealed record EcaConfig(
+    ProblemSize[] ExactSizes,
+    int ExactDepth,
+    ProblemSize[] CountSizes,
+    int MaxDepth,
+    int ErrorSize,
+    ProblemSize AttentionSize,
+    int AttentionBatch,
+    int AttentionHeads,
+    int[] TimingSizes,
+    int TimingRepeats,
+    long Seed = 1,
+    string Preset = "custom")
+{
+    public static EcaConfig Test { get; } = new(
+        [new(16, 16), new(32, 32), new(30, 12), new(23, 10)], ExactDepth: 2,
+        [new(8192, 8192), new(4096, 128), new(2048, 64), new(1024, 1024), new(256, 256), new(64, 64), new(16, 16)], MaxDepth: 3,
+        ErrorSize: 128, AttentionSize: new(64, 16), AttentionBatch: 2, AttentionHeads: 2,
+        TimingSizes: [256], TimingRepeats: 3, Preset: "test");
+
+    public static EcaConfig Gpu { get; } = Test with
+    {
+        ExactSizes = [new(256, 256), new(4096, 4096)],
+        ErrorSize = 2048,
+        AttentionSize = new(256, 64),
+        TimingSizes = [2048, 4096, 8192],
+        TimingRepeats = 10,
+        Preset = "gpu",
+    };
+
+    public static EcaConfig For(Preset p) => p == Runtime.Preset.Gpu ? Gpu : Test;
+
+    public EcaConfig Validate()
+    {
+        const string n = nameof(EcaConfig);
+        Check.InRange(n, nameof(ExactDepth), ExactDepth, 0, 6);
+        Check.InRange(n, nameof(MaxDepth), MaxDepth, 1, 8);
+        Check.That(ExactSizes.All(s => s.L > 0 && s.D > 0), n, nameof(ExactSizes), "sizes must be positive.");
+        Check.That(CountSizes.All(s => s.L > 0 && s.D > 0), n, nameof(CountSizes), "sizes must be positive.");
+        Check.Positive(n, nameof(ErrorSize), ErrorSize);
+        Check.Positive(n, nameof(AttentionBatch), AttentionBatch);
+        Check.Positive(n, nameof(AttentionHeads), AttentionHeads);
+        Check.That(TimingSizes.All(t => t >= 16 && t % 4 == 0), n, nameof(TimingSizes), "timing sizes must be multiples of 4, at least 16.");
+        Check.Positive(n, nameof(TimingRepeats), TimingRepeats);
+        return this;
+    }
+}
