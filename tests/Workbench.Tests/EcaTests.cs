@@ -170,3 +170,33 @@ public class EcaExperimentTests
         Assert.All(rows, r => Assert.True(r.EcaRelError < 1e-5, $"depth {r.Depth}: {r.EcaRelError}"));
     }
 }
+
+public class EcaAutogradTests
+{
+    [Fact]
+    public void Gradients_through_the_ECA_autograd_function_equal_standard_attentions()
+    {
+        _ = T.Rt;
+        using var scope = torch.NewDisposeScope();
+        var gen = new torch.Generator(21);
+        Tensor R() => torch.randn([1, 2, 32, 16], dtype: ScalarType.Float64, generator: gen).requires_grad_();
+        var (q, k, v) = (R(), R(), R());
+        var w = torch.randn([1, 2, 32, 16], dtype: ScalarType.Float64, generator: gen);
+        (EcaAttention.Reference(q, k, v) * w).sum().backward();
+        var (gq, gk, gv) = (q.grad!.clone(), k.grad!.clone(), v.grad!.clone());
+        q.grad!.zero_(); k.grad!.zero_(); v.grad!.zero_();
+        (EcaAttentionFunction.Apply(q, k, v, 1) * w).sum().backward();
+        Assert.True((q.grad! - gq).abs().max().item<double>() < 1e-10);
+        Assert.True((k.grad! - gk).abs().max().item<double>() < 1e-10);
+        Assert.True((v.grad! - gv).abs().max().item<double>() < 1e-10);
+    }
+
+    [Fact]
+    public void The_KJV_text_comes_from_Debians_bible_kjv()
+    {
+        var text = Workbench.Data.KjvText.Load();
+        Assert.StartsWith("In the beginning God created the heaven and the earth.", text);
+        Assert.InRange(text.Length, 4_000_000, 4_400_000);
+        Assert.DoesNotContain("Genesis 1\n", text);                        // book headers are stripped
+    }
+}

@@ -12,7 +12,8 @@ public sealed record ProblemSize(int L, int D)
 /// ECA experiment configuration (spec §5). <see cref="Test"/>: exactness at L, d ≤ 32 (and sizes not divisible by 4),
 /// counted ratios (closed forms, any size), float32 error at L = d = 128, attention check at L = 64, a small CPU timing.
 /// <see cref="Gpu"/>: exactness at 4096, error growth at 2048, attention at L = 256, d = 64, and the timing table at
-/// L = d ∈ {2048, 4096, 8192} in fp32 with TF32 off.
+/// L = d ∈ {2048, 4096, 8192} in fp32 with TF32 off, and the 300-step KJV LM comparison in fp32. The Test preset's LM
+/// comparison is a 1-layer model for 20 steps in float64 (the curves must agree to many digits).
 /// </summary>
 public sealed record EcaConfig(
     ProblemSize[] ExactSizes,
@@ -25,6 +26,15 @@ public sealed record EcaConfig(
     int AttentionHeads,
     int[] TimingSizes,
     int TimingRepeats,
+    int LmLayers = 1,
+    int LmDim = 32,
+    int LmHeads = 2,
+    int LmContext = 32,
+    int LmSteps = 20,
+    int LmBatch = 8,
+    bool LmFloat64 = true,
+    int LmDepth = 1,
+    int LmTextChars = 200_000,
     long Seed = 1,
     string Preset = "custom")
 {
@@ -41,6 +51,9 @@ public sealed record EcaConfig(
         AttentionSize = new(256, 64),
         TimingSizes = [2048, 4096, 8192],
         TimingRepeats = 10,
+        // The spec's LM comparison: char-level KJV, 2 layers, d = 128, L = 256, 300 steps, fp32.
+        LmLayers = 2, LmDim = 128, LmHeads = 2, LmContext = 256, LmSteps = 300, LmBatch = 32, LmFloat64 = false, LmDepth = 2,
+        LmTextChars = 4_000_000,
         Preset = "gpu",
     };
 
@@ -58,6 +71,9 @@ public sealed record EcaConfig(
         Check.Positive(n, nameof(AttentionHeads), AttentionHeads);
         Check.That(TimingSizes.All(t => t >= 16 && t % 4 == 0), n, nameof(TimingSizes), "timing sizes must be multiples of 4, at least 16.");
         Check.Positive(n, nameof(TimingRepeats), TimingRepeats);
+        Check.That(LmDim % LmHeads == 0, n, nameof(LmDim), $"{LmDim} is not divisible by {LmHeads} heads.");
+        Check.Positive(n, nameof(LmSteps), LmSteps);
+        Check.InRange(n, nameof(LmDepth), LmDepth, 0, 4);
         return this;
     }
 }

@@ -186,7 +186,7 @@ public static class EcaExperiment
         var sw = Stopwatch.StartNew();
         var device = rt.TorchDevice;
         Seeding.SeedAll(cfg.Seed);
-        var results = Progress.Run("eca", 6, tick =>
+        var results = Progress.Run("eca", 7, tick =>
         {
             var exact = EcaSteps.Exactness(cfg.ExactSizes, cfg.ExactDepth, device, cfg.Seed); tick.Tick("exactness");
             var ratios = EcaSteps.Ratios(cfg.CountSizes, cfg.MaxDepth); tick.Tick("counts");
@@ -194,10 +194,12 @@ public static class EcaExperiment
             var err = EcaSteps.Float32Error(cfg.ErrorSize, cfg.MaxDepth, device, cfg.Seed); tick.Tick("float32 error");
             var att = EcaSteps.CheckAttention(cfg.AttentionBatch, cfg.AttentionHeads, cfg.AttentionSize, Math.Min(2, cfg.MaxDepth), device, cfg.Seed); tick.Tick("attention");
             var timing = EcaSteps.Timing(cfg.TimingSizes, cfg.TimingRepeats, rt, cfg.Seed); tick.Tick("timing");
-            return (exact, ratios, cross, err, att, timing);
+            var text = Data.KjvText.Load();
+            var lm = LmStep.Compare(text[..Math.Min(text.Length, cfg.LmTextChars)], cfg, device, cfg.Seed); tick.Tick("LM comparison");
+            return (exact, ratios, cross, err, att, timing, lm);
         });
-        var (e, r, c, f, a, t) = results;
-        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, a, t, [], 0, started.ToString("O"));
+        var (e, r, c, f, a, t, l) = results;
+        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, a, t, l, [], 0, started.ToString("O"));
         res = res with { Claims = EcaClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
         AtomicFile.WriteJson(Path.Combine(outDir, "results.json"), res, indented: false);
         AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), EcaClaims.Markdown(res));

@@ -34,6 +34,7 @@ public sealed record EcaResults(
     IReadOnlyList<ErrorRow> Float32Error,
     AttentionCheck Attention,
     IReadOnlyList<TimingRow> Timing,
+    LmComparison? Lm,
     IReadOnlyList<Claims.Claim> Claims,
     double WallSeconds,
     string StartedUtc);

@@ -50,6 +50,13 @@ public static class EcaReport
             new Series("plain matmul (float32)", rows.Select(r => (double)r.Depth).ToArray(), rows.Select(r => r.MatmulRelError).ToArray())],
             "Relative error against float64 vs recursion depth", "depth", "max |err| / max |ref|");
 
+    public static GenericChart LmChart(LmComparison lm)
+    {
+        var x = Enumerable.Range(1, lm.Steps).Select(i => (double)i).ToArray();
+        return Charts.Lines([new Series("standard attention", x, lm.StandardLoss), new Series("ECA attention", x, lm.EcaLoss)],
+            $"Training loss, {lm.Dtype}, max |Δ| = {lm.MaxAbsDiff:E1}", "step", "cross-entropy", markers: false);
+    }
+
     public static HtmlReport Build(EcaResults r)
     {
         var rep = new HtmlReport(EcaExperiment.Title);
@@ -80,6 +87,11 @@ public static class EcaReport
         var a = r.Attention;
         rep.Para($"B={a.Batch}, H={a.Heads}, L={a.L}, d={a.D}, depth {a.Depth}, float64: max |Δ| O {a.MaxO:E1}, dQ {a.MaxDQ:E1}, dK {a.MaxDK:E1}, dV {a.MaxDV:E1}; " +
                  $"counted operations {F(a.EcaOps / a.NaiveOps)}× the naive masked ones.");
+        if (r.Lm is { } lm)
+        {
+            rep.Heading("Training a causal LM with both attentions");
+            rep.Chart(LmChart(lm));
+        }
         rep.Heading("Timing of tril(Q Kᵀ)");
         rep.Table(new Table(["L", "method", "ms (median)", "executed GEMM GFLOP", "device"],
             r.Timing.Select(t => new[] { t.L.ToString(), t.Method, F(t.Milliseconds, "F2"), F(t.GFlopCount, "F2"), t.Device }).ToList()));
