@@ -9,7 +9,7 @@ namespace Workbench.Kernel;
 /// The Papers Jupyter kernel: the Jupyter messaging protocol 5.3 over ZeroMQ (NetMQ) in front of the same
 /// <see cref="NotebookEngine"/> that <c>papers notebook run</c> uses. Shell requests run one at a time on the shell thread;
 /// the control thread answers interrupts and shutdowns meanwhile; the heartbeat echoes on its own thread.
-/// Supported: kernel_info, execute, complete, is_complete, inspect (nothing found), history (empty), comm_info (empty),
+/// Supported: kernel_info, execute, complete, is_complete, inspect (signature and XML summary), history (empty), comm_info (empty),
 /// interrupt (message mode), shutdown. Badly signed messages are rejected and logged to stderr.
 /// </summary>
 public sealed class KernelServer : IDisposable
@@ -121,8 +121,16 @@ public sealed class KernelServer : IDisposable
                     break;
                 }
                 case "inspect_request":
-                    Reply(socket, msg, "inspect_reply", new JsonObject { ["status"] = "ok", ["found"] = false, ["data"] = new JsonObject(), ["metadata"] = new JsonObject() });
+                {
+                    var code = msg.Content["code"]?.GetValue<string>() ?? "";
+                    var info = assist.Inspect(code, msg.Content["cursor_pos"]?.GetValue<int>() ?? code.Length);
+                    Reply(socket, msg, "inspect_reply", new JsonObject
+                    {
+                        ["status"] = "ok", ["found"] = info is not null,
+                        ["data"] = info is null ? new JsonObject() : new JsonObject { ["text/plain"] = info }, ["metadata"] = new JsonObject(),
+                    });
                     break;
+                }
                 case "history_request":
                     Reply(socket, msg, "history_reply", new JsonObject { ["status"] = "ok", ["history"] = new JsonArray() });
                     break;

@@ -59,7 +59,7 @@ public sealed partial class NotebookEngine
         Workbench.Runtime.Interrupt.Clear();
         var outputs = new List<CellOutput>();
         var sw = Stopwatch.StartNew();
-        var oldOut = Console.Out; var oldErr = Console.Error;
+        var oldOut = Console.Out; var oldErr = Console.Error; var oldIn = Console.In;
         var mux = new StreamMux(outputs, live);
         using var stdout = new MuxWriter(mux, "stdout");
         using var stderr = new MuxWriter(mux, "stderr");
@@ -72,6 +72,7 @@ public sealed partial class NotebookEngine
         {
             var d = Directives.Process(code);
             Console.SetOut(stdout); Console.SetError(stderr);
+            Console.SetIn(TextReader.Null);                      // no stdin in a notebook: ReadLine returns null instead of blocking
             var path = $"cell{cellIndex + 1}.csx";
             var opts = options.WithFilePath(path);
             submissions++;
@@ -110,7 +111,7 @@ public sealed partial class NotebookEngine
         {
             mux.Flush();
             Workbench.Runtime.Progress.PlainWriter = oldProgress;
-            Console.SetOut(oldOut); Console.SetError(oldErr);
+            Console.SetOut(oldOut); Console.SetError(oldErr); Console.SetIn(oldIn);
             globals.Sink = null;
         }
         if (error is not null) Add(CellOutput.Fail(error));

@@ -38,6 +38,13 @@ public class NotebookEngineTests
     }
 
     [Fact]
+    public async Task Reading_stdin_in_a_cell_does_not_block()
+    {
+        var r = await new NotebookEngine().RunCellAsync(0, "Console.ReadLine() is null");
+        Assert.Equal("True", PlainOf(Assert.Single(r.Outputs)));
+    }
+
+    [Fact]
     public async Task Charts_and_tables_render_as_html_and_charts_also_as_plotly_json()
     {
         var e = new NotebookEngine();

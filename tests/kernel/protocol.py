@@ -56,6 +56,11 @@ try:
     c = reply_to(kc, kc.complete("var s = \"a\"; s.", 16))
     check("Length" in c["matches"], "complete members after a dot")
 
+    i = reply_to(kc, kc.inspect("x", 1))
+    check(i["found"] and "type: int" in i["data"]["text/plain"], "inspect a variable of an earlier cell: its type")
+    i = reply_to(kc, kc.inspect("Workbench.Runtime.TorchRuntime.Init", 34))
+    check(i["found"] and "libtorch" in i["data"]["text/plain"], "inspect a workbench method: its XML summary")
+
     # A message signed with the wrong key is rejected: no reply, nothing runs.
     bad = Session(key=b"not-the-key", username="intruder")
     bad.send(kc.shell_channel.socket, "execute_request", {"code": "Console.WriteLine(\"SHOULD NOT RUN\");", "silent": False,

@@ -33,7 +33,7 @@ public static class EcaReport
         if (isA) { z[0][0] = 2; z[3][3] = 2; }
         else { for (int c = 0; c < 4; c++) z[0][c] = 2; }
         var labels = Enumerable.Range(0, 4).Select(i => i.ToString()).ToArray();
-        return Charts.Heatmap(z, $"{s.Name}: output blocks (2 = a triangular sub-problem, 1.5 = dense products + a triangular piece, 1 = dense products only)",
+        return Charts.Heatmap(z, $"Output blocks of {s.Name.Split(':')[0]}: 2 triangular sub-problem, 1.5 dense + triangular, 1 dense",
             "block column", "block row", labels, labels);
     }
 
