@@ -156,7 +156,7 @@ public class EcaExperimentTests
         Assert.All(r.Exactness, x => Assert.Equal(0.0, x.MaxAbsError));
         Assert.Contains(r.Crossovers, c => c.Family == "d = L" && c.FromL == 128);
         Assert.True(r.Attention.MaxDQ < 1e-10 && r.Attention.MaxDK < 1e-10 && r.Attention.MaxDV < 1e-10);
-        Assert.Equal(4 * EcaConfig.Test.TimingSizes.Length, r.Timing.Count);
+        Assert.Equal(5 * EcaConfig.Test.TimingSizes.Length, r.Timing.Count);
         if (!T.Rt.IsCuda) Assert.Contains(r.Claims, c => c.Verdict == Workbench.Claims.Verdict.Pending);   // no GPU timing: said so
         foreach (var f in new[] { "results.json", "claims.md", "report.html" }) Assert.True(File.Exists(Path.Combine(dir, f)));
         Assert.Throws<Workbench.Runtime.ConfigException>(() => (EcaConfig.Test with { TimingSizes = [10] }).Validate());
@@ -198,5 +198,21 @@ public class EcaAutogradTests
         Assert.StartsWith("In the beginning God created the heaven and the earth.", text);
         Assert.InRange(text.Length, 4_000_000, 4_400_000);
         Assert.DoesNotContain("Genesis 1\n", text);                        // book headers are stripped
+    }
+}
+
+public class EcaPackedTests
+{
+    [Theory]
+    [InlineData(16, 16)] [InlineData(32, 8)] [InlineData(64, 64)]
+    public void The_packed_level_is_exact_on_integers(int l, int d)
+    {
+        _ = T.Rt;
+        using var scope = torch.NewDisposeScope();
+        Tensor Ints(long[] s, ulong seed) => torch.randint(-3, 4, s, generator: new torch.Generator(seed)).to_type(ScalarType.Float64);
+        var q = Ints([2, l, d], 1); var k = Ints([2, l, d], 2); var p = Ints([2, l, l], 3).tril();
+        Assert.Equal(0.0, (EcaPacked.TrilQK(q, k) - q.matmul(k.transpose(-2, -1)).tril()).abs().max().item<double>());
+        Assert.Equal(0.0, (EcaPacked.LowerPV(p, q) - p.matmul(q)).abs().max().item<double>());
+        Assert.Throws<ArgumentException>(() => EcaPacked.TrilQK(Ints([6, 4], 4), Ints([6, 4], 5)));
     }
 }

@@ -131,6 +131,7 @@ public static class EcaSteps
                     ("4×4 blocked masked (10 block GEMMs)", () => BlockedMasked(q, k), 40 * unit),
                     ("ECA depth 1 (34 block GEMMs)", () => EcaOps.TrilQK(q, k, 1), 34 * unit),
                     ("ECA depth 2", () => EcaOps.TrilQK(q, k, 2), (24 + 2 * 34 / 64.0 + 2 * 34 / 16.0) * unit),
+                    ("ECA depth 1 packed (coefficient GEMMs + one batched GEMM)", () => EcaPacked.TrilQK(q, k), 34 * unit),
                 };
                 foreach (var (name, run, gflop) in methods)
                 {
