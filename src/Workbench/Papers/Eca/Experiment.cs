@@ -85,6 +85,33 @@ public static class EcaSteps
         return rows;
     }
 
+    /// <summary>Max |ECA − float64 reference| of each output block (4×4 grid, Step A, one level) in float32: the blocks built
+    /// from longer combinations (m8, m9 combine 7 blocks) carry more rounding.</summary>
+    public static double[][] BlockErrors(int n, Device device, long seed)
+    {
+        using var scope = torch.NewDisposeScope();
+        var gen = Seeding.TorchGenerator(seed, "block-error");
+        var q64 = torch.randn([n, n], dtype: ScalarType.Float64, generator: gen).to(device);
+        var k64 = torch.randn([n, n], dtype: ScalarType.Float64, generator: gen).to(device);
+        var err = (EcaOps.TrilQK(q64.to_type(ScalarType.Float32), k64.to_type(ScalarType.Float32), 1).to_type(ScalarType.Float64)
+                   - q64.matmul(k64.t()).tril()).abs();
+        long b = n / 4;
+        return Enumerable.Range(0, 4).Select(r => Enumerable.Range(0, 4).Select(c =>
+            c > r ? 0.0 : err.narrow(0, r * b, b).narrow(1, c * b, b).max().item<double>()).ToArray()).ToArray();
+    }
+
+    /// <summary>Multiplications of each way to get tril(Q Kᵀ) at (L, d), relative to the full matmul (spec §7: the baseline
+    /// changes the story).</summary>
+    public static IReadOnlyList<(string Method, double Ratio)> BaselineMults(long l, long d) =>
+    [
+        ("full matmul, then tril", 1.0),
+        ("4×4 blocked masked (40 block GEMMs)", 40 / 64.0),
+        ("ECA as run (34 dense block GEMMs)", 34 / 64.0),
+        ("ideal masked naive", OpCounts.NaiveA(l, d).Mults / (double)(l * l * d)),
+        ("ideal ECA, depth 1", OpCounts.EcaA(l, d, 1).Mults / (double)(l * l * d)),
+        ("ideal ECA, depth 3", OpCounts.EcaA(l, d, 3).Mults / (double)(l * l * d)),
+    ];
+
     /// <summary>Forward and backward of causal attention through ECA against autograd of standard masked attention.</summary>
     public static AttentionCheck CheckAttention(int batch, int heads, ProblemSize s, int depth, Device device, long seed)
     {
@@ -192,15 +219,16 @@ public static class EcaExperiment
             var exact = EcaSteps.Exactness(cfg.ExactSizes, cfg.ExactDepth, device, cfg.Seed); tick.Tick("exactness");
             var ratios = EcaSteps.Ratios(cfg.CountSizes, cfg.MaxDepth); tick.Tick("counts");
             var cross = EcaSteps.Crossovers(cfg.MaxDepth); tick.Tick("crossovers");
-            var err = EcaSteps.Float32Error(cfg.ErrorSize, cfg.MaxDepth, device, cfg.Seed); tick.Tick("float32 error");
+            var err = EcaSteps.Float32Error(cfg.ErrorSize, cfg.MaxDepth, device, cfg.Seed);
+            var blockErr = EcaSteps.BlockErrors(cfg.ErrorSize, device, cfg.Seed); tick.Tick("float32 error");
             var att = EcaSteps.CheckAttention(cfg.AttentionBatch, cfg.AttentionHeads, cfg.AttentionSize, Math.Min(2, cfg.MaxDepth), device, cfg.Seed); tick.Tick("attention");
             var timing = EcaSteps.Timing(cfg.TimingSizes, cfg.TimingRepeats, rt, cfg.Seed); tick.Tick("timing");
             var text = Data.KjvText.Load();
             var lm = LmStep.Compare(text[..Math.Min(text.Length, cfg.LmTextChars)], cfg, device, cfg.Seed); tick.Tick("LM comparison");
-            return (exact, ratios, cross, err, att, timing, lm);
+            return (exact, ratios, cross, err, blockErr, att, timing, lm);
         });
-        var (e, r, c, f, a, t, l) = results;
-        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, a, t, l, [], 0, started.ToString("O"));
+        var (e, r, c, f, be, a, t, l) = results;
+        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, be, a, t, l, [], 0, started.ToString("O"));
         res = res with { Claims = EcaClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
         AtomicFile.WriteJson(Path.Combine(outDir, "results.json"), res, indented: false);
         AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), EcaClaims.Markdown(res));

@@ -32,6 +32,7 @@ public sealed record EcaResults(
     IReadOnlyList<RatioRow> Ratios,
     IReadOnlyList<Crossover> Crossovers,
     IReadOnlyList<ErrorRow> Float32Error,
+    double[][] BlockErrors,
     AttentionCheck Attention,
     IReadOnlyList<TimingRow> Timing,
     LmComparison? Lm,
