@@ -260,6 +260,8 @@ public class LbcTests
         Assert.Equal(5, lbc.Epochs[^1].K);                                      // C − 1 for 2:4
         Assert.Equal(1.0, lbc.Epochs[^1].KeptFraction[2], 6);                  // every group keeps exactly 2 of 4
         Assert.All(lbc.WinningCombination!, w => Assert.Equal(6, w.Length));
+        // The paper's argument: scores move with the first-order loss term Σ g·w (momentum and decay blur it, not undo it).
+        Assert.True(lbc.Taylor!.Correlation > 0.5, $"score change vs Σ g·w correlation {lbc.Taylor.Correlation}");
         Assert.All(r.Runs, x => Assert.True(x.FinalAccuracy > 0.5, $"{x.Method} reached only {x.FinalAccuracy:P1}"));
         foreach (var f in new[] { "results.json", "claims.md", "report.html", "plotly.min.js" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"{f} was not written");

@@ -60,6 +60,13 @@ public static class Charts
     public static GenericChart Line(double[] x, double[] y, string title, string? xTitle = null, string? yTitle = null) =>
         Lines([new Series(title, x, y)], title, xTitle, yTitle);
 
+    /// <summary>Points (x, y), e.g. a predicted against a measured quantity.</summary>
+    public static GenericChart Scatter(double[] x, double[] y, string title, string? xTitle = null, string? yTitle = null)
+    {
+        var c = CChart.Point<double, double, string>(x: x, y: y, Name: title);
+        return Finish(c, title, xTitle, yTitle);
+    }
+
     public static GenericChart Bar(string[] labels, double[] values, string title, string? xTitle = null, string? yTitle = null)
     {
         var c = CChart.Column<double, string, string>(values: values, Keys: labels, Name: title);

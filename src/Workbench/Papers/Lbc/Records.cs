@@ -29,7 +29,15 @@ public sealed record MethodRun(
     string[] SparseLayers,
     int[][]? WinningCombination = null,   // LBC: per sparse layer, how many groups chose each combination
     string[]? CombinationLabels = null,
-    Histogram? FinalScores = null);       // LBC: histogram of the live score values of the first sparse layer
+    Histogram? FinalScores = null,        // LBC: histogram of the live score values of the first sparse layer
+    TaylorCheck? Taylor = null);          // LBC: first-order score change against the measured one, first epoch
+
+/// <summary>
+/// The paper's argument in numbers: over one epoch, the loss-gradient part of each score's change, Σ_t −lr_t Σ_{j∈c} g_j w_j,
+/// against the score's measured change (which adds momentum and weight decay), for a sample of live combinations of the
+/// first sparse layer.
+/// </summary>
+public sealed record TaylorCheck(int Epoch, double[] Predicted, double[] Measured, double Correlation);
 
 /// <summary>A histogram: Counts[i] values fell in [Edges[i], Edges[i+1]).</summary>
 public sealed record Histogram(double[] Edges, long[] Counts)

@@ -80,6 +80,12 @@ public static class LbcReport
             $"Layer density ({run.Model}, {run.Method}, {run.Pattern})", "epoch", "kept fraction");
     }
 
+    /// <summary>The Taylor check: predicted (loss-gradient) against measured score change over the first epoch.</summary>
+    public static Plotly.NET.GenericChart TaylorChart(MethodRun lbc) =>
+        Charts.Scatter(lbc.Taylor!.Predicted, lbc.Taylor.Measured,
+            $"Score change over epoch {lbc.Taylor.Epoch}: Σ −lr·Σg·w against measured (r = {F(lbc.Taylor.Correlation, "F3")}; {lbc.Model}, {lbc.Pattern})",
+            "first-order prediction Σ_t −lr_t Σ_(j∈c) g_j w_j", "measured Δscore");
+
     /// <summary>How many groups chose each combination, per layer (LBC's final masks).</summary>
     public static Plotly.NET.GenericChart WinnersChart(MethodRun lbc) =>
         Charts.GroupedBars(lbc.CombinationLabels!, lbc.WinningCombination!.Select((w, i) => (lbc.SparseLayers[i], w.Select(v => (double)v).ToArray())),
@@ -130,6 +136,12 @@ public static class LbcReport
                 rep.Chart(KeptFractionChart(lbc));
                 rep.Para($"Layer density falls to the target N/M = {F((double)p.N / p.M)} at t_f.");
                 rep.Chart(LayerDensityChart(lbc));
+                if (lbc.Taylor is not null)
+                {
+                    rep.Para("The paper's argument: a combination's score accumulates −lr·Σ_(j∈c) g_j w_j, the first-order loss change of dropping it. " +
+                             "Measured score changes add momentum and weight decay, so the points scatter around the diagonal rather than on it.");
+                    rep.Chart(TaylorChart(lbc));
+                }
                 if (lbc.Epochs[0].ScoreSample is not null)
                 {
                     rep.Para("Step 3 — the score matrix A (sampled groups × combinations): removed combinations sit at 0; the survivor of each group is its learned best combination.");

@@ -140,6 +140,7 @@ public static class LbcTrainer
         var sample = SampleGroups(net, cfg.ScoreSampleGroups, seed);
         Tensor[]? prevMasks = method == SparseMethod.Dense ? null : Masks(net);
         var traces = new List<EpochTrace>();
+        TaylorCheck? taylor = null;
         double gflops = priorGFlops, seconds = priorSeconds;
         long it = 0;
         net.train();
@@ -157,6 +158,11 @@ public static class LbcTrainer
                     if (s.FreezeAtTf && k == c - 1 && !lbc[0].Frozen) foreach (var l in lbc) l.Freeze();
                 }
                 using var lossSum = torch.zeros(1, device: device);
+                // The Taylor check (first epoch of an LBC run): accumulate −lr·∂L/∂A for sampled scores of the first layer.
+                var first = e == 0 && lbc.Count > 0 ? lbc[0] : null;
+                using var taylorIdx = first is null ? null : torch.randperm(first.Scores.numel(), generator: Seeding.TorchGenerator(seed, "taylor")).narrow(0, 0, Math.Min(400, first.Scores.numel())).to(device);
+                using var taylorStart = first is null ? null : first.Scores.detach().flatten().index_select(0, taylorIdx!);
+                using var taylorSum = first is null ? null : torch.zeros_like(taylorStart!);
                 using (var perm = torch.randperm(n, generator: gen).to(device))
                 {
                     for (long bi = 0; bi < perEpoch; bi++, it++)
@@ -170,7 +176,14 @@ public static class LbcTrainer
                         var y = data.Train.Labels.index_select(0, idx);
                         var loss = Iteration(net, opt.Opt, x, y, cfg.LabelSmoothing);
                         lossSum.add_(loss * x.shape[0]);
+                        if (first?.Scores.grad is { } sg) taylorSum!.add_(sg.flatten().index_select(0, taylorIdx!), alpha: -lr);
                     }
+                }
+                if (first is not null)
+                {
+                    var measured = (first.Scores.detach().flatten().index_select(0, taylorIdx!) - taylorStart!).cpu().data<float>().Select(v => Sig(v)).ToArray();
+                    var predicted = taylorSum!.cpu().data<float>().Select(v => Sig(v)).ToArray();
+                    taylor = new TaylorCheck(e, predicted, measured, Correlation(predicted, measured));
                 }
                 var trace = EpochStats(net, method, e, k, c, lossSum.item<float>() / n, Evaluate(net, data.Test), ref prevMasks, sample, n);
                 seconds += sw.Elapsed.TotalSeconds;
@@ -184,7 +197,15 @@ public static class LbcTrainer
         if (prevMasks is not null) foreach (var t in prevMasks) t.Dispose();
         var (exact, wins, labels, finalScores) = FinalChecks(net, method, p, seed);
         return new MethodRun(s.Model.ToString(), method, method == SparseMethod.Dense ? "dense" : p.ToString(), seed, traces,
-            traces[^1].TestAccuracy, exact, gflops, seconds, net.SparseLayers.Select(l => l.LayerName).ToArray(), wins, labels, finalScores);
+            traces[^1].TestAccuracy, exact, gflops, seconds, net.SparseLayers.Select(l => l.LayerName).ToArray(), wins, labels, finalScores, taylor);
+    }
+
+    static double Correlation(double[] a, double[] b)
+    {
+        double ma = a.Average(), mb = b.Average();
+        double cov = a.Zip(b).Sum(p => (p.First - ma) * (p.Second - mb));
+        double va = Math.Sqrt(a.Sum(v => (v - ma) * (v - ma))), vb = Math.Sqrt(b.Sum(v => (v - mb) * (v - mb)));
+        return va == 0 || vb == 0 ? 0 : Math.Round(cov / (va * vb), 4);
     }
 
     /// <summary>Rounds to 5 significant digits (keeps results files small; plots need no more).</summary>
