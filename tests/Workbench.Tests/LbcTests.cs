@@ -266,5 +266,12 @@ public class LbcTests
         foreach (var f in new[] { "results.json", "claims.md", "report.html", "plotly.min.js" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"{f} was not written");
         Assert.DoesNotContain("cdn.plot.ly", File.ReadAllText(Path.Combine(dir, "report.html")));
+
+        // A second run reuses the dense model from the checkpoint cache: the same record, not a retrained one.
+        var again = LbcExperiment.Run(cfg, T.Rt, T.TempDir(), TextWriter.Null);
+        var d1 = r.Runs.Single(x => x.Method == SparseMethod.Dense); var d2 = again.Runs.Single(x => x.Method == SparseMethod.Dense);
+        Assert.Equal(d1.Seconds, d2.Seconds);
+        Assert.Equal(d1.FinalAccuracy, d2.FinalAccuracy);
+        Assert.Equal(r.Runs.Single(x => x.Method == SparseMethod.Asp).FinalAccuracy, again.Runs.Single(x => x.Method == SparseMethod.Asp).FinalAccuracy);
     }
 }

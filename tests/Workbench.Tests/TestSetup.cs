@@ -11,6 +11,8 @@ public static class T
     static readonly Lazy<RuntimeInfo> rt = new(() =>
     {
         Progress.Enabled = false;
+        // Tests never read or fill the user's checkpoint cache.
+        Environment.SetEnvironmentVariable(CheckpointCache.Variable, Path.Combine(Path.GetTempPath(), "papers-tests", "cache-" + Guid.NewGuid().ToString("N")));
         return TorchRuntime.Init(DeviceChoice.Auto);
     });
 

@@ -39,9 +39,9 @@ public static class LbcExperiment
             if (suite.Methods.Contains(SparseMethod.Dense) || suite.Methods.Contains(SparseMethod.Asp))
             {
                 dense = NewNet(suite.Model, seed, device);
-                denseRun = LbcTrainer.Train(dense, suite, SparseMethod.Dense, suite.Patterns[0], seed, data, cfg);
+                (denseRun, var cached) = TrainDense(dense, suite, seed, data, cfg, rt);
                 runs.Add(denseRun);
-                log.WriteLine($"[lbc] {suite.Model} dense seed {seed}: {denseRun.FinalAccuracy:P2} in {denseRun.Seconds:F1}s");
+                log.WriteLine($"[lbc] {suite.Model} dense seed {seed}: {denseRun.FinalAccuracy:P2} in {denseRun.Seconds:F1}s{(cached ? " (trained earlier: loaded from the checkpoint cache)" : "")}");
                 Save();
             }
             foreach (var p in suite.Patterns)
@@ -99,6 +99,36 @@ public static class LbcExperiment
         var allParts = parts.SelectMany(p => p.Parts ?? [new RunPart(p.Config.SeedList, p.WallSeconds, p.StartedUtc, $"{p.Runtime.Device} ({p.Runtime.DeviceName})", "")]).ToList();
         return new LbcResults(first.Paper, first.Preset, cfg, first.Runtime, list, LbcClaims.Evaluate(cfg, list),
             parts.Sum(p => p.WallSeconds), parts.Min(p => p.StartedUtc)!, allParts);
+    }
+
+    /// <summary>
+    /// The dense model (the Dense baseline and ASP's starting point), reused from the checkpoint cache when the same suite,
+    /// seed, data and recipe were trained before on the same kind of device: its weights and its training record are cached
+    /// together, so a re-run (or a notebook) does not retrain it. Set <c>PAPERS_CACHE</c> to move the cache.
+    /// </summary>
+    static (MethodRun Run, bool FromCache) TrainDense(SparsifiableNet dense, LbcSuite suite, long seed, LbcData data, LbcConfig cfg, RuntimeInfo rt)
+    {
+        var cache = CheckpointCache.Default();
+        var key = new { v = 1, suite, seed, cfg.TrainLimit, cfg.TestLimit, cfg.BatchSize, cfg.LabelSmoothing, rt.Device };
+        var weights = cache.PathFor(Slug, $"dense-{suite.Model}", key, "bin");
+        var record = cache.PathFor(Slug, $"dense-{suite.Model}", key, "json");
+        if (File.Exists(weights) && File.Exists(record))
+        {
+            try
+            {
+                dense.load(weights);
+                var cached = System.Text.Json.JsonSerializer.Deserialize<MethodRun>(File.ReadAllText(record), AtomicFile.Json);
+                if (cached is not null) return (cached, true);
+            }
+            catch (Exception e) when (e is IOException or System.Text.Json.JsonException or ArgumentException)
+            {
+                Console.Error.WriteLine($"[lbc] ignoring a broken cache entry {weights}: {e.Message}");
+            }
+        }
+        var run = LbcTrainer.Train(dense, suite, SparseMethod.Dense, suite.Patterns[0], seed, data, cfg);
+        cache.GetOrCreate(Slug, $"dense-{suite.Model}", key, tmp => dense.save(tmp), "bin");
+        AtomicFile.WriteJson(record, run, indented: false);
+        return (run, false);
     }
 
     /// <summary>A fresh network with the seed's initialisation (every method of a seed starts from the same weights).</summary>
