@@ -23,7 +23,9 @@ public sealed class KernelServer : IDisposable
     readonly NotebookEngine engine = new();
     readonly CodeAssist assist = new();
     readonly CancellationTokenSource stop = new();
+    readonly TextWriter log = Console.Error;      // captured at start: cells redirect Console.Error while they run
     int executionCount;
+    static readonly HashSet<string> ControlTypes = ["interrupt_request", "shutdown_request", "kernel_info_request"];
 
     public KernelServer(ConnectionInfo conn)
     {
@@ -73,9 +75,11 @@ public sealed class KernelServer : IDisposable
             var frames = new List<byte[]>();
             if (!socket.TryReceiveMultipartBytes(TimeSpan.FromMilliseconds(200), ref frames)) continue;
             var msg = wire.Parse(frames, out var problem);
-            if (msg is null) { Console.Error.WriteLine($"[papers-kernel] {(isControl ? "control" : "shell")}: {problem}"); continue; }
+            if (msg is null) { log.WriteLine($"[papers-kernel] {(isControl ? "control" : "shell")}: {problem}"); continue; }
+            // The control thread runs beside a busy shell thread: it must not touch the engine.
+            if (isControl && !ControlTypes.Contains(msg.Type)) { log.WriteLine($"[papers-kernel] control: ignoring {msg.Type}"); continue; }
             try { Handle(socket, msg, isControl); }
-            catch (Exception e) { Console.Error.WriteLine($"[papers-kernel] {msg.Type} failed: {e}"); }
+            catch (Exception e) { log.WriteLine($"[papers-kernel] {msg.Type} failed: {e}"); }
         }
     }
 
@@ -147,7 +151,7 @@ public sealed class KernelServer : IDisposable
                     stop.Cancel();
                     return;
                 default:
-                    Console.Error.WriteLine($"[papers-kernel] ignoring {msg.Type}");
+                    log.WriteLine($"[papers-kernel] ignoring {msg.Type}");
                     break;
             }
         }
@@ -202,6 +206,7 @@ public sealed class KernelServer : IDisposable
             {
                 ["status"] = "error", ["execution_count"] = count, ["ename"] = e.Name, ["evalue"] = e.Located, ["traceback"] = tb,
             });
+            if (msg.Content["stop_on_error"]?.GetValue<bool>() ?? true) AbortQueued(socket);
         }
         else
         {
@@ -210,6 +215,23 @@ public sealed class KernelServer : IDisposable
             {
                 ["status"] = "ok", ["execution_count"] = count, ["user_expressions"] = new JsonObject(), ["payload"] = new JsonArray(),
             });
+        }
+    }
+
+    /// <summary>After a failed cell (stop_on_error), the execute requests already queued are answered "aborted", as a
+    /// front end running all cells expects; other queued requests are handled normally.</summary>
+    void AbortQueued(RouterSocket socket)
+    {
+        var frames = new List<byte[]>();
+        while (socket.TryReceiveMultipartBytes(TimeSpan.Zero, ref frames))
+        {
+            var queued = wire.Parse(frames, out var problem);
+            frames = [];
+            if (queued is null) { log.WriteLine($"[papers-kernel] shell: {problem}"); continue; }
+            if (queued.Type != "execute_request") { Handle(socket, queued, isControl: false); continue; }
+            Publish("status", new JsonObject { ["execution_state"] = "busy" }, queued);
+            Reply(socket, queued, "execute_reply", new JsonObject { ["status"] = "aborted", ["execution_count"] = executionCount });
+            Publish("status", new JsonObject { ["execution_state"] = "idle" }, queued);
         }
     }
 

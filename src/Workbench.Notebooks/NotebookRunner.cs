@@ -22,7 +22,8 @@ public static class NotebookRunner
     public const string ParametersTag = "parameters";
     public const string InjectedTag = "injected-parameters";
 
-    /// <summary>A C# statement list that sets the given parameters (strings, integers, doubles, booleans).</summary>
+    /// <summary>A C# statement list that sets the given parameters: strings, integers (as long, like the parameters
+    /// cells' <c>1L</c>), doubles (with a d suffix; NaN and infinities by name) and booleans.</summary>
     public static string ParameterCode(IReadOnlyDictionary<string, object> parameters)
     {
         var lines = new List<string> { "// Parameters injected by `papers notebook run`" };
@@ -34,7 +35,10 @@ public static class NotebookRunner
                 string s => SymbolDisplay.FormatLiteral(s, quote: true),
                 bool b => b ? "true" : "false",
                 int or long => Convert.ToInt64(value, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture) + "L",
-                double d => d.ToString("R", CultureInfo.InvariantCulture),
+                double d when double.IsNaN(d) => "double.NaN",
+                double d when double.IsPositiveInfinity(d) => "double.PositiveInfinity",
+                double d when double.IsNegativeInfinity(d) => "double.NegativeInfinity",
+                double d => d.ToString("R", CultureInfo.InvariantCulture) + "d",     // 1.0 stays a double, not an int
                 _ => throw new ArgumentException($"Parameter {name}: values must be strings, integers, doubles or booleans, not {value.GetType().Name}."),
             };
             lines.Add($"var {name} = {literal};");

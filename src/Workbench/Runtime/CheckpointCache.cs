@@ -33,23 +33,31 @@ public sealed class CheckpointCache(string root)
     public string PathFor(string paper, string name, object key, string ext = "bin") =>
         Path.Combine(Root, paper, $"{name}-{KeyHash(key)}.{ext}");
 
-    /// <summary>Returns the cached file if present; otherwise lets <paramref name="create"/> write a temp file,
-    /// then renames it into place (so an interrupted run leaves no broken entry). Returns (path, fromCache).</summary>
-    public (string Path, bool FromCache) GetOrCreate(string paper, string name, object key, Action<string> create, string ext = "bin")
+    /// <summary>Writes (or replaces) an entry: <paramref name="write"/> fills a temporary file, which is flushed to disk and
+    /// renamed into place, so a crash never leaves a truncated entry.</summary>
+    public void Put(string path, Action<string> write)
     {
-        var path = PathFor(paper, name, key, ext);
-        if (File.Exists(path)) return (path, true);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         var tmp = path + $".{Environment.ProcessId}.tmp";
         try
         {
-            create(tmp);
+            write(tmp);
+            using (var fs = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)) fs.Flush(true);
             File.Move(tmp, path, overwrite: true);
         }
         finally
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>Returns the cached file if present; otherwise lets <paramref name="create"/> write a temp file,
+    /// then renames it into place (so an interrupted run leaves no broken entry). Returns (path, fromCache).</summary>
+    public (string Path, bool FromCache) GetOrCreate(string paper, string name, object key, Action<string> create, string ext = "bin")
+    {
+        var path = PathFor(paper, name, key, ext);
+        if (File.Exists(path)) return (path, true);
+        Put(path, create);
         return (path, false);
     }
 }

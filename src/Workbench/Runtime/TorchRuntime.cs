@@ -50,6 +50,12 @@ public static class TorchRuntime
 
     static readonly object Gate = new();
     static RuntimeInfo? current;
+    static string? preloaded, pyTorchVersion;
+
+    /// <summary>" (torch 2.11.0; TorchSharp 0.107 is built for libtorch 2.10)" when python reported another version.</summary>
+    static string TorchVersionNote() => pyTorchVersion is null ? "" :
+        pyTorchVersion.StartsWith("2.10", StringComparison.Ordinal) ? $" (torch {pyTorchVersion})"
+        : $" (torch {pyTorchVersion}; TorchSharp 0.107 is built for libtorch 2.10: checked to work with 2.11 on an H100)";
 
     /// <summary>The runtime loaded so far, or null before <see cref="Init"/>.</summary>
     public static RuntimeInfo? Current => current;
@@ -110,8 +116,9 @@ public static class TorchRuntime
                 "on Debian 12 the script installs it from trixie), and build with the libtorch-cpu package (the default).", e);
         }
         ConfigureThreads();
-        return new RuntimeInfo("cpu", CpuName(), "TorchSharp package libtorch-cpu-linux-x64 2.10.0", MemTotal(),
-            torch.get_num_threads(), notes);
+        // When PyTorch's libraries were loaded for CUDA but no GPU answered, TorchSharp links against them on the CPU too.
+        var origin = preloaded is null ? "TorchSharp package libtorch-cpu-linux-x64 2.10.0" : $"PyTorch install {preloaded}{TorchVersionNote()} (CPU only: CUDA did not start)";
+        return new RuntimeInfo("cpu", CpuName(), origin, MemTotal(), torch.get_num_threads(), notes);
     }
 
     static void ConfigureThreads()
@@ -133,14 +140,22 @@ public static class TorchRuntime
         // (2) An existing PyTorch install.
         var lib = FindPyTorchLib(notes);
         if (lib is null) return null;
+        var missing = PyTorchLibs.Where(n => !File.Exists(Path.Combine(lib, n))).ToList();
+        if (missing.Count > 0) { notes.Add($"{lib} lacks {string.Join(", ", missing)}: not a CUDA build of PyTorch."); return null; }
         foreach (var name in PyTorchLibs)
         {
             var path = Path.Combine(lib, name);
-            if (!File.Exists(path)) { notes.Add($"{path} is missing: this is not a CUDA build of PyTorch."); return null; }
             try { NativeLibrary.Load(path); }
-            catch (Exception e) { notes.Add($"loading {path} failed: {FirstLine(e.Message)}"); return null; }
+            catch (Exception e)
+            {
+                // Part of PyTorch's libtorch may already be in the process: TorchSharp would link against it, so a silent
+                // fallback to the CPU package is not possible.
+                throw new InvalidOperationException($"Loading {path} failed: {FirstLine(e.Message)}. Fix: repair that PyTorch install, " +
+                    $"point {TorchLibVariable} at a working one, or run with --device cpu.", e);
+            }
         }
-        if (TryInitCuda(notes, "PyTorch's libtorch")) return CudaInfo($"PyTorch install {lib}", notes);
+        preloaded = lib;
+        if (TryInitCuda(notes, "PyTorch's libtorch")) return CudaInfo($"PyTorch install {lib}{TorchVersionNote()}", notes);
         return null;
     }
 
@@ -178,11 +193,12 @@ public static class TorchRuntime
             notes.Add($"{TorchLibVariable}={env}: no such folder.");
             return null;
         }
-        var py = RunQuiet("python3", "-c \"import torch,os;print(os.path.join(os.path.dirname(torch.__file__),'lib'));print(torch.version.cuda)\"", 60_000);
+        var py = RunQuiet("python3", "-c \"import torch,os;print(os.path.join(os.path.dirname(torch.__file__),'lib'));print(torch.version.cuda);print(torch.__version__)\"", 60_000);
         if (py is null) { notes.Add("python3 has no torch module (or no python3): no PyTorch libtorch to borrow."); return null; }
         var lines = py.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (lines.Length < 2 || !Directory.Exists(lines[0])) { notes.Add($"python3 torch reported an unexpected lib folder: {py.Trim()}"); return null; }
         if (lines[1] == "None") { notes.Add($"python3's torch at {lines[0]} is a CPU-only build: not used."); return null; }
+        pyTorchVersion = lines.Length > 2 ? lines[2] : null;
         return lines[0];
     }
 

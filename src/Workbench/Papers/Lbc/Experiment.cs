@@ -39,7 +39,7 @@ public static class LbcExperiment
             if (suite.Methods.Contains(SparseMethod.Dense) || suite.Methods.Contains(SparseMethod.Asp))
             {
                 dense = NewNet(suite.Model, seed, device);
-                (denseRun, var cached) = TrainDense(dense, suite, seed, data, cfg, rt);
+                (denseRun, var cached) = TrainDense(ref dense, suite, seed, data, cfg, rt);
                 runs.Add(denseRun);
                 log.WriteLine($"[lbc] {suite.Model} dense seed {seed}: {denseRun.FinalAccuracy:P2} in {denseRun.Seconds:F1}s{(cached ? " (trained earlier: loaded from the checkpoint cache)" : "")}");
                 Save();
@@ -106,7 +106,7 @@ public static class LbcExperiment
     /// seed, data and recipe were trained before on the same kind of device: its weights and its training record are cached
     /// together, so a re-run (or a notebook) does not retrain it. Set <c>PAPERS_CACHE</c> to move the cache.
     /// </summary>
-    static (MethodRun Run, bool FromCache) TrainDense(SparsifiableNet dense, LbcSuite suite, long seed, LbcData data, LbcConfig cfg, RuntimeInfo rt)
+    static (MethodRun Run, bool FromCache) TrainDense(ref SparsifiableNet dense, LbcSuite suite, long seed, LbcData data, LbcConfig cfg, RuntimeInfo rt)
     {
         var cache = CheckpointCache.Default();
         var key = new { v = 1, suite, seed, cfg.TrainLimit, cfg.TestLimit, cfg.BatchSize, cfg.LabelSmoothing, rt.Device };
@@ -116,17 +116,21 @@ public static class LbcExperiment
         {
             try
             {
+                var cached = System.Text.Json.JsonSerializer.Deserialize<MethodRun>(File.ReadAllText(record), AtomicFile.Json)
+                    ?? throw new System.Text.Json.JsonException("empty record");
                 dense.load(weights);
-                var cached = System.Text.Json.JsonSerializer.Deserialize<MethodRun>(File.ReadAllText(record), AtomicFile.Json);
-                if (cached is not null) return (cached, true);
+                return (cached, true);
             }
-            catch (Exception e) when (e is IOException or System.Text.Json.JsonException or ArgumentException)
+            catch (Exception e) when (e is IOException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
             {
-                Console.Error.WriteLine($"[lbc] ignoring a broken cache entry {weights}: {e.Message}");
+                Console.Error.WriteLine($"[lbc] ignoring a broken cache entry {weights}: {e.Message}; retraining");
+                dense.Dispose();
+                dense = NewNet(suite.Model, seed, data.Train.Images.device);   // a half-loaded net must not be trained on
             }
         }
         var run = LbcTrainer.Train(dense, suite, SparseMethod.Dense, suite.Patterns[0], seed, data, cfg);
-        cache.GetOrCreate(Slug, $"dense-{suite.Model}", key, tmp => dense.save(tmp), "bin");
+        var net = dense;
+        cache.Put(weights, tmp => net.save(tmp));
         AtomicFile.WriteJson(record, run, indented: false);
         return (run, false);
     }

@@ -44,12 +44,40 @@ public sealed class LbcSparsifier : NmSparsifier
         return NmGroups.FromGroups(wg, shape).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The scores as the next forward pass will see them: a copy with the current removal applied (an optimizer
+    /// step with momentum can move removed scores off zero until the next removal). The parameter is not changed.</summary>
+    public Tensor LiveScores()
+    {
+        var a = Scores.detach().clone();
+        LbcSteps.RemoveLowest(a, K);
+        return a;
+    }
+
+    /// <summary>The N:M mask of the model as evaluated (removal applied to a copy of the scores).</summary>
     public override Tensor Mask(Tensor weight)
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var raw = (Scores * Scores.ne(0).to_type(Scores.dtype)).matmul(b);
+        var live = LiveScores();
+        var raw = (live * live.ne(0).to_type(live.dtype)).matmul(b);
         return NmGroups.FromGroups(raw.ne(0).to_type(weight.dtype), shape).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Applies the current removal for an evaluation and puts the scores back as they were when disposed.</summary>
+    public IDisposable EvaluationView()
+    {
+        var saved = Scores.detach().clone().DetachFromDisposeScope();
+        LbcSteps.RemoveLowest(Scores, K);
+        return new Restore(Scores, saved);
+    }
+
+    sealed class Restore(Parameter scores, Tensor saved) : IDisposable
+    {
+        public void Dispose()
+        {
+            using (torch.no_grad()) scores.copy_(saved);
+            saved.Dispose();
+        }
     }
 
     /// <summary>Step 6: scores stop learning (the trainer sets their learning rate to 0).</summary>

@@ -106,14 +106,21 @@ public static class LbcTrainer
         return loss.detach().MoveToOuterDisposeScope();
     }
 
+    sealed class CompositeRestore(IEnumerable<IDisposable> parts) : IDisposable
+    {
+        readonly List<IDisposable> list = parts.ToList();
+        public void Dispose() { foreach (var p in list) p.Dispose(); }
+    }
+
     /// <summary>Top-1 accuracy on a dataset (no autograd, eval mode, batches of 1000).</summary>
     public static double Evaluate(SparsifiableNet net, ImageDataset data)
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        // The evaluated model is the N:M one: apply the current removal first (an optimizer step with momentum can
-        // move removed LBC scores off zero; the next training iteration would re-zero them the same way).
-        foreach (var l in net.SparseLayers) l.Sparsifier.BeforeForward();
+        // The evaluated model is the N:M one: the current removal is applied for the evaluation only (an optimizer step
+        // with momentum can move removed LBC scores off zero), and the scores are restored afterwards, so evaluating
+        // never changes training.
+        using var restore = new CompositeRestore(net.SparseLayers.Select(l => l.Sparsifier).OfType<LbcSparsifier>().Select(l => l.EvaluationView()));
         net.eval();
         var correct = torch.zeros(1, dtype: ScalarType.Int64, device: data.Labels.device);
         for (long i = 0; i < data.Count; i += 1000)
@@ -195,6 +202,7 @@ public static class LbcTrainer
             }
         });
         if (prevMasks is not null) foreach (var t in prevMasks) t.Dispose();
+        opt.Opt.Dispose();                                                   // momentum / Adam moments of the whole model
         var (exact, wins, labels, finalScores) = FinalChecks(net, method, p, seed);
         return new MethodRun(s.Model.ToString(), method, method == SparseMethod.Dense ? "dense" : p.ToString(), seed, traces,
             traces[^1].TestAccuracy, exact, gflops, seconds, net.SparseLayers.Select(l => l.LayerName).ToArray(), wins, labels, finalScores, taylor);
@@ -273,7 +281,7 @@ public static class LbcTrainer
         double[][]? scoreSample = null;
         if (sample is not null && layers[0].Sparsifier is LbcSparsifier ls)
         {
-            var rows = ls.Scores.detach().index_select(0, torch.tensor(sample, device: ls.Scores.device)).cpu();
+            var rows = ls.LiveScores().index_select(0, torch.tensor(sample, device: ls.Scores.device)).cpu();
             var flat = rows.data<float>().ToArray();
             int cc = (int)rows.shape[1];
             scoreSample = Enumerable.Range(0, (int)rows.shape[0]).Select(r => flat.Skip(r * cc).Take(cc).Select(v => Sig(v)).ToArray()).ToArray();
@@ -295,9 +303,11 @@ public static class LbcTrainer
         }
         var lbc = net.SparseLayers.Select(l => l.Sparsifier).OfType<LbcSparsifier>().ToList();
         if (lbc.Count == 0) return (exact, null, null, null);
-        var wins = lbc.Select(l => l.Scores.detach().argmax(1).bincount(null, minlength: l.Table.C).cpu().data<long>().Select(v => (int)v).ToArray()).ToArray();
+        // The winner is the surviving combination: a removed (zero) score must not win over a negative live one.
+        var wins = lbc.Select(l => { var a = l.LiveScores(); return a.masked_fill(a.eq(0), double.NegativeInfinity).argmax(1); })
+            .Select((w, i) => w.bincount(null, minlength: lbc[i].Table.C).cpu().data<long>().Select(v => (int)v).ToArray()).ToArray();
         var labels = Enumerable.Range(0, lbc[0].Table.C).Select(lbc[0].Table.Label).ToArray();
-        var live = lbc[0].Scores.detach().flatten();
+        var live = lbc[0].LiveScores().flatten();
         live = live.masked_select(live.ne(0)).cpu();
         var hist = Histogram.Of(live.data<float>().ToArray().Select(v => (double)v).ToArray());
         return (exact, wins, labels, hist);
