@@ -91,6 +91,13 @@ try:
     check(reply["status"] == "error", "a throwing cell is reported")
     reply, msgs = run(kc, "x * 2")
     check(reply["status"] == "ok" and [m for m in msgs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "40", "the kernel still answers, with its state")
+    # stop_on_error: a cell queued behind a failing one is aborted, not run.
+    first = kc.execute('System.Threading.Thread.Sleep(1000);\nthrow new Exception("first fails");')
+    second = kc.execute('Console.WriteLine("queued cell ran");')
+    check(reply_to(kc, first)["status"] == "error", "the first queued cell fails")
+    check(reply_to(kc, second)["status"] == "aborted", "the cell queued behind it is aborted")
+    reply, _ = run(kc, "x + 1")
+    check(reply["status"] == "ok", "the kernel runs cells again after aborting")
     check(km.is_alive(), "the kernel process is alive")
     check(reply_to(kc, kc.comm_info())["comms"] == {}, "comm_info: no comms")
     beating = False
