@@ -66,21 +66,33 @@ public sealed class FlatParameters : IDisposable
     public void Dispose() { Data.Dispose(); Grad.Dispose(); }
 }
 
+/// <summary>What the flat optimizers share: the learning rate, the weight-decay mask and an optional per-element
+/// learning-rate scale over the <see cref="FlatParameters"/> buffer.</summary>
+public abstract class FlatOptimizer(FlatParameters flat, double lr) : IDisposable
+{
+    public double Lr { get; set; } = lr;
+    /// <summary>1 where weight decay applies, 0 elsewhere (<see cref="FlatParameters.Mask"/> builds one).</summary>
+    public Tensor DecayMask { get; set; } = torch.ones_like(flat.Data).DetachFromDisposeScope();
+    /// <summary>Per-element learning-rate scale (0 freezes a slot); null means 1 everywhere.</summary>
+    public Tensor? LrScale { get; set; }
+
+    public abstract void Step();
+    public virtual void Dispose() { DecayMask.Dispose(); LrScale?.Dispose(); }
+}
+
 /// <summary>
 /// AdamW (Loshchilov &amp; Hutter; PyTorch's update rule) over a <see cref="FlatParameters"/> buffer in nine tensor operations
 /// per step, whatever the number of parameters. Decoupled weight decay applies where <see cref="DecayMask"/> is 1; a
 /// per-element learning-rate scale (<see cref="LrScale"/>) can freeze slots (scale 0).
 /// </summary>
-public sealed class FlatAdamW(FlatParameters flat, double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01) : IDisposable
+public sealed class FlatAdamW(FlatParameters flat, double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01)
+    : FlatOptimizer(flat, lr)
 {
     readonly Tensor m = torch.zeros_like(flat.Data).DetachFromDisposeScope();
     readonly Tensor v = torch.zeros_like(flat.Data).DetachFromDisposeScope();
     long t;
-    public double Lr { get; set; } = lr;
-    public Tensor DecayMask { get; set; } = torch.ones_like(flat.Data).DetachFromDisposeScope();
-    public Tensor? LrScale { get; set; }
 
-    public void Step()
+    public override void Step()
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -101,22 +113,19 @@ public sealed class FlatAdamW(FlatParameters flat, double lr, double beta1 = 0.9
         else flat.Data.add_(lrv * m / denom, alpha: -1 / c1);
     }
 
-    public void Dispose() { m.Dispose(); v.Dispose(); DecayMask.Dispose(); LrScale?.Dispose(); }
+    public override void Dispose() { m.Dispose(); v.Dispose(); base.Dispose(); }
 }
 
 /// <summary>
 /// SGD with momentum and (coupled) weight decay, PyTorch's rule, over a <see cref="FlatParameters"/> buffer in five tensor
 /// operations per step: g' = g + λ·mask·θ; b ← μ b + g'; θ ← θ − lr·(scale ⊙) b.
 /// </summary>
-public sealed class FlatSgd(FlatParameters flat, double lr, double momentum = 0.9, double weightDecay = 0) : IDisposable
+public sealed class FlatSgd(FlatParameters flat, double lr, double momentum = 0.9, double weightDecay = 0) : FlatOptimizer(flat, lr)
 {
     readonly Tensor buf = torch.zeros_like(flat.Data).DetachFromDisposeScope();
     bool started;
-    public double Lr { get; set; } = lr;
-    public Tensor DecayMask { get; set; } = torch.ones_like(flat.Data).DetachFromDisposeScope();
-    public Tensor? LrScale { get; set; }
 
-    public void Step()
+    public override void Step()
     {
         using var _ = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -133,5 +142,5 @@ public sealed class FlatSgd(FlatParameters flat, double lr, double momentum = 0.
         else flat.Data.add_(update * LrScale, alpha: -Lr);
     }
 
-    public void Dispose() { buf.Dispose(); DecayMask.Dispose(); LrScale?.Dispose(); }
+    public override void Dispose() { buf.Dispose(); base.Dispose(); }
 }
