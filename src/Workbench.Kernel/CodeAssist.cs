@@ -38,7 +38,7 @@ public sealed class CodeAssist
         var root = (CompilationUnitSyntax)tree.GetRoot();
         usings.AddRange(root.Usings.Select(u => u.ToString()));
         var body = root.RemoveNodes(root.Usings, SyntaxRemoveOptions.KeepNoTrivia)!.ToFullString().TrimEnd();
-        if (root.Members.LastOrDefault() is GlobalStatementSyntax { Statement: ExpressionStatementSyntax es } && es.SemicolonToken.IsMissing) body += ";";
+        if (Workbench.Notebooks.NotebookEngine.EndsInExpression(root)) body += ";";
         history.Add(body);
     }
 

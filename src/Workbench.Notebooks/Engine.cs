@@ -130,13 +130,14 @@ public sealed partial class NotebookEngine
     }
 
     /// <summary>True when the cell ends in an expression without a semicolon (its value is the cell's result).</summary>
-    static bool HasTrailingExpression(string code)
-    {
-        var tree = Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(code,
-            Microsoft.CodeAnalysis.CSharp.CSharpParseOptions.Default.WithKind(SourceCodeKind.Script));
-        var last = tree.GetRoot().DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.GlobalStatementSyntax>().LastOrDefault();
-        return last?.Statement is Microsoft.CodeAnalysis.CSharp.Syntax.ExpressionStatementSyntax es && es.SemicolonToken.IsMissing;
-    }
+    static bool HasTrailingExpression(string code) =>
+        EndsInExpression((Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax)Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(code,
+            Microsoft.CodeAnalysis.CSharp.CSharpParseOptions.Default.WithKind(SourceCodeKind.Script)).GetRoot());
+
+    /// <summary>True when a parsed cell's last top-level statement is an expression without a semicolon.</summary>
+    public static bool EndsInExpression(Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax root) =>
+        root.Members.OfType<Microsoft.CodeAnalysis.CSharp.Syntax.GlobalStatementSyntax>().LastOrDefault()?.Statement
+            is Microsoft.CodeAnalysis.CSharp.Syntax.ExpressionStatementSyntax es && es.SemicolonToken.IsMissing;
 
     /// <summary>Collects console text of both streams in the order it was written, merging consecutive writes to one stream.</summary>
     sealed class StreamMux(List<CellOutput> outputs, Action<CellOutput>? live)

@@ -39,17 +39,6 @@ public static class Charts
         return Finish(c, title, xTitle, "count");
     }
 
-    /// <summary>Several histograms overlaid (e.g. before / after).</summary>
-    public static GenericChart Histograms(IEnumerable<(string Name, double[] Values)> sets, string title, string? xTitle = null, int bins = 40)
-    {
-        var traces = sets.Select(s => CChart.Histogram<double, double, string>(X: s.Values, NBinsX: bins, Name: s.Name, Opacity: 0.6)).ToArray();
-        var c = CChart.Combine(traces);
-        var overlay = new Layout();
-        overlay.SetProperty("barmode", "overlay");
-        c = Plotly.NET.Chart.withLayout(overlay).Invoke(c);
-        return Finish(c, title, xTitle, "count");
-    }
-
     public static GenericChart Lines(IEnumerable<Series> series, string title, string? xTitle = null, string? yTitle = null, bool markers = true)
     {
         var traces = series.Select(s => CChart.Line<double, double, string>(x: s.X, y: s.Y, Name: s.Name, ShowMarkers: markers)).ToArray();
