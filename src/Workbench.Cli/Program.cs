@@ -60,6 +60,7 @@ public static class Program
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
                     Console.WriteLine($"[papers] {rt}");
                     var sw = Stopwatch.StartNew();
+                    Workbench.Papers.Remax.RemaxExperiment.ProbeLauncher = LaunchMemoryProbe;
                     var report = paper.Run(ro, rt, Console.Out);
                     Console.WriteLine($"[papers] {paper.Slug} ({preset}) done in {sw.Elapsed.TotalSeconds:F1}s: {Path.GetFullPath(report)}");
                     return 0;
@@ -116,6 +117,17 @@ public static class Program
                     }
                     throw new ConfigException("usage: papers kernel install [--prefix DIR] | papers kernel run --connection-file FILE");
                 }
+                case "probe-memory":
+                {
+                    // Internal: one ReMax/PPO memory probe in a fresh process (started by `reproduce remax` on CUDA).
+                    if (positional.Count != 1) throw new ConfigException("probe-memory needs one JSON request.");
+                    var req = System.Text.Json.JsonSerializer.Deserialize<Workbench.Papers.Remax.MemoryProbeRequest>(positional[0], AtomicFile.Json)
+                        ?? throw new ConfigException("probe-memory: empty request.");
+                    var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
+                    var row = Workbench.Papers.Remax.MemoryProbe.Run(req, rt.TorchDevice);
+                    Console.WriteLine(ProbePrefix + System.Text.Json.JsonSerializer.Serialize(row, AtomicFile.Json).ReplaceLineEndings(" "));
+                    return 0;
+                }
                 case "report":
                 {
                     var results = opts.GetValueOrDefault("results") ?? "results";
@@ -134,8 +146,28 @@ public static class Program
         catch (Exception e) when (e is ConfigException or ArgumentException or IOException or InvalidOperationException or InvalidDataException)
         {
             Console.Error.WriteLine($"papers: {e.Message}");
+            if (Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1") Console.Error.WriteLine(e);
             return 1;
         }
+    }
+
+    const string ProbePrefix = "MEMORY-ROW ";
+
+    /// <summary>Runs one memory probe in a new process of this program, so each measurement starts from an empty allocator.</summary>
+    static Workbench.Papers.Remax.MemoryRow LaunchMemoryProbe(Workbench.Papers.Remax.MemoryProbeRequest req)
+    {
+        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this program's path to start a memory probe.");
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(typeof(Program).Assembly.Location);
+        foreach (var a in new[] { "probe-memory", System.Text.Json.JsonSerializer.Serialize(req, AtomicFile.Json).ReplaceLineEndings(" "), "--device", "cuda" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("Could not start the memory probe process.");
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new InvalidOperationException("The memory probe took more than 5 minutes."); }
+        var line = stdout.Split('\n').LastOrDefault(l => l.StartsWith(ProbePrefix, StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"The memory probe ({req.Method}, batch {req.Batch}) failed (exit {p.ExitCode}): {stderr.Result}");
+        return System.Text.Json.JsonSerializer.Deserialize<Workbench.Papers.Remax.MemoryRow>(line[ProbePrefix.Length..], AtomicFile.Json)!;
     }
 
     static long ParseLong(string name, string v) =>

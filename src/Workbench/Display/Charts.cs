@@ -69,6 +69,42 @@ public static class Charts
         return Finish(CChart.Combine(traces), title, null, yTitle);
     }
 
+    /// <summary>Stacked bars: one trace per part (e.g. time per phase), stacked at each category.</summary>
+    public static GenericChart StackedBars(string[] categories, IEnumerable<(string Name, double[] Values)> parts, string title, string? yTitle = null)
+    {
+        var traces = parts.Select(g => CChart.StackedColumn<double, string, string>(values: g.Values, Keys: categories, Name: g.Name)).ToArray();
+        if (traces.Length == 0) throw new ArgumentException("StackedBars needs at least one part.", nameof(parts));
+        return Finish(CChart.Combine(traces), title, null, yTitle);
+    }
+
+    /// <summary>Overlaid histograms on shared bins, with optional vertical marker lines (e.g. a pruning threshold).</summary>
+    public static GenericChart Histograms(IEnumerable<(string Name, double[] Values)> sets, string title, string? xTitle = null, int bins = 30,
+        IEnumerable<(string Name, double X)>? markers = null)
+    {
+        var list = sets.Where(s => s.Values.Length > 0).ToList();
+        if (list.Count == 0) throw new ArgumentException("Histograms needs at least one non-empty set.", nameof(sets));
+        double lo = list.Min(s => s.Values.Min()), hi = list.Max(s => s.Values.Max());
+        if (hi <= lo) hi = lo + 1;
+        double w = (hi - lo) / bins;
+        var centers = Enumerable.Range(0, bins).Select(i => lo + (i + 0.5) * w).ToArray();
+        double top = 0;
+        var traces = new List<GenericChart>();
+        foreach (var (name, values) in list)
+        {
+            var counts = new double[bins];
+            foreach (var v in values) counts[Math.Clamp((int)((v - lo) / w), 0, bins - 1)]++;
+            top = Math.Max(top, counts.Max());
+            traces.Add(CChart.Column<double, double, string>(values: counts, Keys: centers, Name: name, Opacity: 0.6));
+        }
+        foreach (var (name, x) in markers ?? [])
+            if (double.IsFinite(x)) traces.Add(CChart.Line<double, double, string>(x: [x, x], y: [0, top], Name: name));
+        var layout = new Layout();
+        layout.SetProperty("barmode", "overlay");
+        layout.SetProperty("bargap", 0);
+        var c = Plotly.NET.Chart.withLayout(layout).Invoke(CChart.Combine(traces));
+        return Finish(c, title, xTitle, "count");
+    }
+
     /// <summary>A grid of grey images (each H×W, row 0 at the top).</summary>
     public static GenericChart ImageGrid(IReadOnlyList<double[][]> images, int cols, string title, int tile = 110)
     {

@@ -35,6 +35,20 @@ public static class Registry
             Eca.EcaExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(Cppo.CppoExperiment.Slug, Cppo.CppoExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Cppo.CppoConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seeds = [s] };
+            Cppo.CppoExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
+        new(Remax.RemaxExperiment.Slug, Remax.RemaxExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Remax.RemaxConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            Remax.RemaxExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using TorchSharp;
+using Workbench.Blocks.Lm;
+using Workbench.Blocks.Optim;
+using Workbench.Data;
+using Workbench.Runtime;
+using static TorchSharp.torch;
+
+namespace Workbench.Blocks.Rl;
+
+/// <summary>Supervised warm start on ArithWord (cppo.md §5: SFT on 1–3-operation problems).</summary>
+public sealed record SftConfig(int Examples, int Epochs, int Batch, double Lr, int MinOps = 1, int MaxOps = 3, double WeightDecay = 0.01,
+    double WarmupFraction = 0.05)
+{
+    public SftConfig Validate()
+    {
+        const string n = nameof(SftConfig);
+        Check.Positive(n, nameof(Examples), Examples); Check.Positive(n, nameof(Epochs), Epochs);
+        Check.Positive(n, nameof(Batch), Batch); Check.Positive(n, nameof(Lr), Lr);
+        Check.That(MinOps >= 1 && MaxOps >= MinOps, n, nameof(MinOps), "need 1 <= MinOps <= MaxOps.");
+        Check.InRange(n, nameof(WarmupFraction), WarmupFraction, 0, 1);
+        return this;
+    }
+}
+
+/// <summary>What the warm start did (or that it came from the cache).</summary>
+public sealed record SftResult(double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath);
+
+public static class Sft
+{
+    /// <summary>
+    /// Trains <paramref name="model"/> on <c>&lt;bos&gt; question &lt;ans&gt; trace #### answer &lt;eos&gt;</c> with the loss on the
+    /// answer part only (AdamW, linear warm-up then cosine), or loads the cached result for the same model config, SFT config,
+    /// seed and vocabulary. The checkpoint is a safetensors file in the <see cref="CheckpointCache"/>.
+    /// </summary>
+    public static SftResult TrainOrLoad(TinyLm model, ArithTask task, SftConfig cfg, long seed, CheckpointCache? cache = null)
+    {
+        cfg.Validate();
+        cache ??= CheckpointCache.Default();
+        var key = new { model.Config, cfg, seed, vocab = string.Join(" ", task.Tokenizer.Vocabulary), v = 1 };
+        var path = cache.PathFor("rl", "sft", key, "safetensors");
+        if (File.Exists(path))
+        {
+            Safetensors.LoadModule(path, model);
+            return new SftResult([], 0, 0, true, path);
+        }
+        var r = Train(model, task, cfg, seed);
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string> { ["what"] = "ArithWord SFT warm start" }));
+        return r with { CheckpointPath = path };
+    }
+
+    public static SftResult Train(TinyLm model, ArithTask task, SftConfig cfg, long seed)
+    {
+        var device = model.parameters().First().device;
+        var data = ArithWord.Generate(seed, "sft", cfg.Examples, cfg.MinOps, cfg.MaxOps);
+        var tok = task.Tokenizer;
+        var seqs = data.Select(p => (Prompt: tok.EncodePrompt(p.Question), Target: tok.Encode(p.Target).Append(tok.EosId).ToArray())).ToArray();
+        int maxLen = seqs.Max(s => s.Prompt.Length + s.Target.Length);
+        if (maxLen > model.Config.MaxSeq) throw new ConfigException($"SFT: a training sequence has {maxLen} tokens, above the model's MaxSeq {model.Config.MaxSeq}.");
+        int stepsPerEpoch = (cfg.Examples + cfg.Batch - 1) / cfg.Batch, total = stepsPerEpoch * cfg.Epochs;
+        using var flat = FlatParameters.Create(model.named_parameters().Select(p => (p.name, p.parameter)));
+        using var opt = new FlatAdamW(flat, cfg.Lr, 0.9, 0.95, 1e-8, cfg.WeightDecay);
+        var rng = Seeding.Rng(seed, "sft-shuffle");
+        var losses = new List<double>();
+        var sw = Stopwatch.StartNew();
+        int warm = (int)(total * cfg.WarmupFraction);
+        Progress.Run("SFT warm start", total, tick =>
+        {
+            int step = 0;
+            for (int e = 0; e < cfg.Epochs; e++)
+            {
+                var order = Enumerable.Range(0, seqs.Length).OrderBy(_ => rng.Next()).ToArray();
+                for (int s = 0; s < order.Length; s += cfg.Batch, step++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    var rows = order.Skip(s).Take(cfg.Batch).Select(i => seqs[i]).ToArray();
+                    int len = rows.Max(r => r.Prompt.Length + r.Target.Length);
+                    var ids = new long[rows.Length * len]; var tgt = new long[rows.Length * len]; var lm = new float[rows.Length * len];
+                    for (int i = 0; i < rows.Length; i++)
+                    {
+                        var full = rows[i].Prompt.Concat(rows[i].Target).ToArray();
+                        for (int t = 0; t < len; t++)
+                        {
+                            ids[i * len + t] = t < full.Length ? full[t] : tok.PadId;
+                            tgt[i * len + t] = t + 1 < full.Length ? full[t + 1] : tok.PadId;
+                            lm[i * len + t] = t + 1 >= rows[i].Prompt.Length && t + 1 < full.Length ? 1 : 0;
+                        }
+                    }
+                    var x = torch.tensor(ids, [rows.Length, len]).to(device);
+                    var y = torch.tensor(tgt, [rows.Length, len]).to(device);
+                    var m = torch.tensor(lm, [rows.Length, len]).to(device);
+                    var logp = LmUtil.TokenLogProbs(model.Forward(x), y);
+                    var loss = -(logp * m).sum() / m.sum();
+                    opt.Lr = LearningRate(cfg.Lr, step, warm, total);
+                    flat.ZeroGrad();
+                    loss.backward();
+                    ClipGradNorm(flat, 1.0);
+                    opt.Step();
+                    if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());
+                    tick.Tick($"loss {losses[^1]:F3}");
+                }
+            }
+        });
+        return new SftResult(losses.ToArray(), total, sw.Elapsed.TotalSeconds, false, "");
+    }
+
+    /// <summary>Linear warm-up to <paramref name="lr"/> over <paramref name="warm"/> steps, then cosine to 10%.</summary>
+    public static double LearningRate(double lr, int step, int warm, int total)
+    {
+        if (step < warm) return lr * (step + 1) / warm;
+        double p = total <= warm ? 1 : (step - warm) / (double)Math.Max(1, total - warm);
+        return lr * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * p)));
+    }
+
+    /// <summary>Scales the flat gradient so its global L2 norm is at most <paramref name="maxNorm"/>, without reading the norm
+    /// back to the host (that would synchronise the device every step).</summary>
+    public static void ClipGradNorm(FlatParameters flat, double maxNorm)
+    {
+        using var scope = torch.NewDisposeScope();
+        var scale = (maxNorm / (flat.Grad.norm() + 1e-6)).clamp_max(1.0);
+        flat.Grad.mul_(scale);
+    }
+}

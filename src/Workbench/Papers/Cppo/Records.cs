@@ -1,0 +1,33 @@
+using Workbench.Blocks.Rl;
+using Workbench.Runtime;
+
+namespace Workbench.Papers.Cppo;
+
+/// <summary>
+/// One GRPO/CPPO step: the reward matrix (questions × G), advantages before pruning, what was kept, the loss statistics,
+/// token counts and the time of each phase. Arrays are CPU copies, ready to plot.
+/// </summary>
+public sealed record CppoStep(
+    int Step, int Questions, int G, int Generated, int Kept,
+    double[] Rewards, double[] Advantages, bool[] KeptMask, double Threshold, int[] KeptPerQuestion,
+    double MeanReward, double SampleAccuracy, double ZeroVarianceGroups,
+    double Loss, double ClipFraction, double Kl,
+    long GeneratedTokens, long TrainedTokens, Dictionary<string, double> PhaseSeconds);
+
+/// <summary>Greedy accuracy on the held-out set after <paramref name="Step"/> steps and <paramref name="TrainSeconds"/> of training.</summary>
+public sealed record EvalPoint(int Step, double TrainSeconds, double Accuracy, double WellFormed);
+
+/// <summary>One run (GRPO or a CPPO setting) over one epoch of training questions.</summary>
+public sealed record CppoRunResult(
+    string Name, double P, bool Allocation, string Metric, string Scope, int Multiplier, long Seed,
+    int Steps, int OptimizerSteps, int QuestionsPerStep, int GeneratedPerStep, int KeptPerStep,
+    double TrainSeconds, Dictionary<string, double> PhaseSeconds,
+    long GeneratedTokens, long OldRefTokens, long UpdateTokens,
+    EvalPoint[] Curve, double FinalAccuracy, IReadOnlyDictionary<int, double> FinalAccuracyByOps,
+    double[] MeanRewardPerStep, double[] ZeroVariancePerStep, double[] ClipFractionPerStep, double[] KlPerStep,
+    CppoStep[] Detail);
+
+/// <summary>Everything one <c>papers reproduce cppo</c> measured.</summary>
+public sealed record CppoResults(
+    string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, CppoConfig Config,
+    SftResult Sft, EvalResult SftEval, long Parameters, CppoRunResult[] Runs, IReadOnlyList<Claims.Claim> Claims);

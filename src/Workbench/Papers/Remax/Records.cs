@@ -1,0 +1,31 @@
+using Workbench.Blocks.Rl;
+using Workbench.Papers.Cppo;
+using Workbench.Runtime;
+
+namespace Workbench.Papers.Remax;
+
+/// <summary>One iteration: sample (and greedy) rewards, the baseline-subtracted δ, loss statistics, phase times.
+/// PPO adds the critic's explained variance of the returns.</summary>
+public sealed record RemaxStep(int Step, double[] SampleRewards, double[] BaselineRewards, double[] Delta,
+    double MeanReward, double SampleAccuracy, double Loss, double Kl, double ExplainedVariance, long Tokens, Dictionary<string, double> PhaseSeconds);
+
+/// <summary>One method's training run.</summary>
+public sealed record RemaxRunResult(string Name, string Method, double Gamma, int Steps, double TrainSeconds, double SecondsPerIteration,
+    Dictionary<string, double> PhaseSeconds, long TrainableParameters, long OptimizerStateBytes, int DecodesPerPrompt,
+    EvalPoint[] Curve, double FinalAccuracy, double[] MeanRewardPerStep, double[] KlPerStep, double[] ExplainedVariancePerStep,
+    RemaxStep[] Detail);
+
+/// <summary>Peak memory of one update (frozen reference forward + actor [+ critic] forward/backward/Adam) at one batch size.</summary>
+/// <param name="MeasuredBytes">Peak device memory used by the probe process (NVML), null on CPU or without NVML.</param>
+/// <param name="Source">How it was measured ("NVML process", "NVML device", "analytic only").</param>
+public sealed record MemoryRow(string Method, int Batch, int Tokens, long Parameters, long WeightBytes, long GradBytes, long AdamBytes,
+    long ActivationEstimateBytes, long? MeasuredBytes, string Source, double Seconds);
+
+/// <summary>Gradient variance of one estimator on the frozen SFT policy: trace of the covariance of the gradient projected
+/// on fixed random directions, over independent draws; <paramref name="Shift"/> is the constant added to every reward.</summary>
+public sealed record VarianceRow(string Estimator, double Shift, int Draws, double ProjectedVariance, double MeanNorm);
+
+/// <summary>Everything one <c>papers reproduce remax</c> measured.</summary>
+public sealed record RemaxResults(string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, RemaxConfig Config,
+    SftResult Sft, EvalResult SftEval, long Parameters, RemaxRunResult[] Runs, MemoryRow[] Memory, VarianceRow[] Variance,
+    IReadOnlyList<Claims.Claim> Claims);
