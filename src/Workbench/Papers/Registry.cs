@@ -41,6 +41,10 @@ public static class Registry
             if (o.Seed is long s) cfg = cfg with { Seeds = [s] };
             Cppo.CppoExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
+        }, (inputs, outDir) =>
+        {
+            Cppo.CppoExperiment.WriteAll(Cppo.CppoExperiment.Merge(inputs.Select(Cppo.CppoResults.Load).ToList()), outDir);
+            return Path.Combine(outDir, "report.html");
         }),
         new(Remax.RemaxExperiment.Slug, Remax.RemaxExperiment.Title, (o, rt, log) =>
         {

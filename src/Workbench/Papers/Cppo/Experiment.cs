@@ -78,6 +78,25 @@ public static class CppoExperiment
         return res;
     }
 
+    /// <summary>Combines runs made separately (one seed per process) into one result with recomputed claims.</summary>
+    public static CppoResults Merge(IReadOnlyList<CppoResults> parts)
+    {
+        if (parts.Count == 0) throw new ArgumentException("merge needs at least one results folder.");
+        string Key(CppoConfig c) => System.Text.Json.JsonSerializer.Serialize(c with { Seeds = null }, AtomicFile.Json);
+        var first = parts[0];
+        if (parts.Any(p => Key(p.Config) != Key(first.Config)))
+            throw new ConfigException("merge: the results were made with different configs (apart from seeds); merge only runs of one preset and config.");
+        var seeds = parts.SelectMany(p => p.Config.SeedList).ToList();
+        if (seeds.Distinct().Count() != seeds.Count) throw new ConfigException($"merge: seed(s) {string.Join(", ", seeds.GroupBy(s => s).Where(g => g.Count() > 1).Select(g => g.Key))} appear twice.");
+        var merged = first with
+        {
+            Config = first.Config with { Seeds = seeds.ToArray() },
+            Runs = parts.SelectMany(p => p.Runs).ToArray(),
+            WallSeconds = parts.Sum(p => p.WallSeconds),
+        };
+        return merged with { Claims = CppoClaims.Evaluate(merged) };
+    }
+
     public static void WriteAll(CppoResults res, string outDir)
     {
         Directory.CreateDirectory(outDir);

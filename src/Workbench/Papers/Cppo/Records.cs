@@ -30,4 +30,13 @@ public sealed record CppoRunResult(
 /// <summary>Everything one <c>papers reproduce cppo</c> measured.</summary>
 public sealed record CppoResults(
     string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, CppoConfig Config,
-    SftResult Sft, EvalResult SftEval, long Parameters, CppoRunResult[] Runs, IReadOnlyList<Claims.Claim> Claims);
+    SftResult Sft, EvalResult SftEval, long Parameters, CppoRunResult[] Runs, IReadOnlyList<Claims.Claim> Claims)
+{
+    public static CppoResults Load(string path)
+    {
+        if (Directory.Exists(path)) path = Path.Combine(path, "results.json");
+        if (!File.Exists(path)) throw new FileNotFoundException($"No CPPO results file at {path}: run `papers reproduce cppo --out DIR` first.", path);
+        using var s = File.OpenRead(path);
+        return System.Text.Json.JsonSerializer.Deserialize<CppoResults>(s, AtomicFile.Json) ?? throw new InvalidDataException($"{path} is empty.");
+    }
+}
