@@ -120,7 +120,7 @@ public static class LpFormat
         }
         if (cur.Count > 0) throw new ModelFormatException(file, cur[0].Line, "constraint has no sense and right-hand side");
         if (!seenObj) throw new ModelFormatException(file, 1, "no Minimize or Maximize section");
-        if (!ended) throw new ModelFormatException(file, lines.Length, "missing End");
+        if (!ended) throw new ModelFormatException(file, LastLine(lines), "missing End");
 
         var names = new List<string>(); var index = new Dictionary<string, int>(StringComparer.Ordinal);
         int Var(string n) { if (!index.TryGetValue(n, out var j)) { j = names.Count; index[n] = j; names.Add(n); } return j; }
@@ -152,6 +152,13 @@ public static class LpFormat
         var cons = rows.Select(r => new Constraint(r.Name, r.Sense, r.Rhs, r.Terms.Where(kv => kv.Value != 0).OrderBy(kv => kv.Key).Select(kv => new Term(kv.Key, kv.Value)).ToArray())).ToArray();
         var name = lines.Length > 0 && lines[0].TrimStart().StartsWith('\\') ? lines[0].Trim().TrimStart('\\').Trim().Split(' ')[0] : Path.GetFileNameWithoutExtension(file);
         return new LpModel(name.Length > 0 ? name : "model", sense, vars, cons).Validate();
+    }
+
+    /// <summary>The number of the last non-blank line (where a missing terminator is reported).</summary>
+    internal static int LastLine(string[] lines)
+    {
+        for (int i = lines.Length; i >= 1; i--) if (!string.IsNullOrWhiteSpace(lines[i - 1])) return i;
+        return 1;
     }
 
     static bool IsInf(string s) => s.Equals("inf", StringComparison.OrdinalIgnoreCase) || s.Equals("infinity", StringComparison.OrdinalIgnoreCase);

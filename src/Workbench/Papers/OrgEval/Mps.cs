@@ -176,7 +176,7 @@ public static class Mps
                 default: throw Err("data line outside a section");
             }
         }
-        if (!ended) throw new ModelFormatException(file, lines.Length, "missing ENDATA");
+        if (!ended) throw new ModelFormatException(file, LpFormat.LastLine(lines), "missing ENDATA");
         if (objRow is null) throw new ModelFormatException(file, 1, "no objective (N) row in ROWS");
         var vars = new Variable[colNames.Count];
         for (int j = 0; j < vars.Length; j++)

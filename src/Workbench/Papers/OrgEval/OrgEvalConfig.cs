@@ -6,7 +6,7 @@ namespace Workbench.Papers.OrgEval;
 /// ORGEval experiment configuration (spec §5). CPU-bound: no tensor work; the cost is external processes (bliss, highs, cbc,
 /// glpsol), run in parallel on the cores. <see cref="Test"/>: 3 families, N ≤ 12, 30 pairs, K = 3 data configurations, HiGHS as the
 /// baseline, a two-point runtime sweep — seconds on 2 cores. <see cref="Gpu"/>: the full sweep (every family incl. the WL-hard
-/// ones, ~60 pairs each, K = 5, HiGHS and CBC as baselines, runtime 50 → 5,000 variables on set cover and facility location with
+/// ones, 60 pairs each, N ≤ 12, K = 5, HiGHS, CBC and GLPK as baselines with 10 s per solve, runtime 50 → 5,000 variables on set cover and facility location with
 /// a 20 s limit per solve). The name is the workbench's convention for the big preset: the GPU machine has no Debian packages, so
 /// it runs on the Debian CPU machine (2 cores here, about 10 minutes).
 /// </summary>
@@ -58,8 +58,8 @@ public sealed record OrgEvalConfig(
     public static OrgEvalConfig Gpu { get; } = Test with
     {
         Families = Generator.Families.Select(f => f.Name).ToArray(),
-        MinN = 4, MaxN = 16, PairsPerFamily = 60, DataConfigs = 5,
-        Solvers = ["highs", "cbc"], SolverTimeLimit = 20,
+        MinN = 4, MaxN = 12, PairsPerFamily = 60, DataConfigs = 5,
+        Solvers = ["highs", "cbc", "glpsol"], SolverTimeLimit = 10,
         RuntimeFamilies = ["setcover", "facility"], RuntimeSizes = [50, 300, 1500, 5000], RuntimeSolvers = ["highs", "cbc", "glpsol"],
         RuntimeTimeLimit = 20,
         Preset = "gpu",
