@@ -46,7 +46,7 @@ public static class Registry
         {
             if (inputs.Count != 1) throw new ConfigException("orgeval runs in one process; merge takes exactly one results folder.");
             var r = OrgEval.OrgEvalResults.Load(Path.Combine(inputs[0], "results.json"));
-            r = r with { Claims = OrgEval.OrgEvalClaims.Evaluate(r) };
+            r = OrgEval.OrgEvalExperiment.Rederive(r);
             OrgEval.OrgEvalExperiment.WriteAll(r, outDir);
             return Path.Combine(outDir, "report.html");
         }),

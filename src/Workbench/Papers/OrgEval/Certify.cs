@@ -4,6 +4,8 @@ namespace Workbench.Papers.OrgEval;
 /// <param name="WlDeterminable">every colour class is a singleton</param>
 /// <param name="SymmetricDecomposable">not WL-determinable, and after deleting the uniquely coloured nodes every connected
 /// component of the remaining (ambiguous) nodes holds at most one node of each colour</param>
+/// <param name="UniqueNodes">nodes whose colour class is a singleton</param>
+/// <param name="AmbiguousNodes">nodes in classes of two or more</param>
 /// <param name="Reason">"WL-determinable", "symmetric decomposable" or "distinctness: …" naming the failing component</param>
 /// <param name="Components">the ambiguous components (node indices), largest first</param>
 /// <param name="FailingComponent">index into Components of the first component that repeats a colour</param>

@@ -1,6 +1,8 @@
 namespace Workbench.Papers.OrgEval;
 
 /// <summary>A labelled edit turning a reference instance into a candidate (a stand-in for an LLM's output).</summary>
+/// <param name="Name">short name used in records</param>
+/// <param name="Description">what the edit does</param>
 /// <param name="Equivalent">the label: equivalent under ORGEval's definition (equal up to a permutation of variables and rows
 /// after normalisation)</param>
 public sealed record EditKind(string Name, bool Equivalent, string Description);

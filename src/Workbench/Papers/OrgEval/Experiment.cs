@@ -61,7 +61,7 @@ public static class OrgEvalSteps
     static char Letter(OrgVerdict v) => v switch { OrgVerdict.Equivalent => 'E', OrgVerdict.NotEquivalent => 'N', _ => 'U' };
 
     /// <summary>Every pair × configuration, in parallel over <see cref="OrgEvalConfig.Workers"/>; one record per pair.</summary>
-    public static IReadOnlyList<PairRecord> PairStudy(OrgEvalConfig cfg, string workDir, Action<string>? tick = null)
+    public static PairStudyResult PairStudy(OrgEvalConfig cfg, string workDir, Action<string>? tick = null)
     {
         var specs = Pairs(cfg);
         int K = cfg.DataConfigs;
@@ -83,16 +83,18 @@ public static class OrgEvalSteps
             string Str(Func<InstanceResult, char> f) => new(rs.Select(f).ToArray());
             var solver = cfg.Solvers.Select((name, i) => (name, Str(x => x.Solves[i].Verdict[0] switch { 'e' => 'E', 'n' => 'N', _ => 'U' })))
                 .ToDictionary(t => t.name, t => t.Item2);
-            var status = cfg.Solvers.Select((name, i) => (name, string.Join(" ", rs.Select(x => $"{Abbrev(x.Solves[i].Ref.Status)}/{Abbrev(x.Solves[i].Cand.Status)}"))))
-                .ToDictionary(t => t.name, t => t.Item2);
             var r0 = rs[0].Reference;
             pairs.Add(new PairRecord(s.Id, s.Family.Name, s.N, s.Edit.Name, rs[0].Note, s.Edit.Equivalent, r0.NumVars, r0.NumRows, r0.Nnz,
                 Str(x => Letter(x.Org.Verdict)), Str(x => Letter(x.OrgCode)),
-                Str(x => x.Exact.Isomorphic switch { true => 'I', false => 'N', null => '?' }), solver, status,
+                Str(x => x.Exact.Isomorphic switch { true => 'I', false => 'N', null => '?' }), solver,
                 Str(x => x.ReferenceSd.WlDeterminable ? 'W' : x.ReferenceSd.SymmetricDecomposable ? 'S' : 'X'),
                 Math.Round(rs.Average(x => x.Org.Seconds) * 1000, 3)));
         }
-        return pairs;
+        var statuses = cfg.Solvers.SelectMany((name, i) => Enumerable.Range(0, specs.Count * K)
+                .SelectMany(idx => new[] { results[idx / K, idx % K].Solves[i].Ref.Status, results[idx / K, idx % K].Solves[i].Cand.Status })
+                .GroupBy(s => s).OrderByDescending(g => g.Count()).Select(g => new StatusCount(name, Abbrev(g.Key), g.Count())))
+            .ToList();
+        return new PairStudyResult(pairs, statuses);
     }
 
     static string Abbrev(SolveStatus s) => s switch
@@ -144,7 +146,10 @@ public static class OrgEvalSteps
             int ok = pairs.Count(p => v(p).Distinct().Count() == 1);
             return new ConsistencyRow(name, pairs.Count, ok, pairs.Count == 0 ? 0 : Math.Round(100.0 * ok / pairs.Count, 2), note);
         }
-        var rows = new List<ConsistencyRow> { Row("ORGEval", p => p.Org, "E / N / U per configuration") };
+        var unstable = pairs.Where(p => p.Org.Distinct().Count() > 1).ToList();
+        int agree = unstable.Count(p => Enumerable.Range(0, p.Org.Length).All(k => (p.Org[k], p.Exact[k]) is ('E', 'I') or ('N', 'N') or ('U', _)));
+        var rows = new List<ConsistencyRow> { Row("ORGEval", p => p.Org, "E / N / U per configuration" + (unstable.Count == 0 ? "" :
+            $"; in {agree} of the {unstable.Count} inconsistent pairs ORGEval agrees with bliss in every configuration (the edit's effect depends on the data)")) };
         foreach (var s in solvers)
         {
             int withUndecided = pairs.Count(p => p.Solver[s].Contains('U'));
@@ -160,10 +165,6 @@ public static class OrgEvalSteps
             int w = kinds.Count(c => c == 'W'), s = kinds.Count(c => c == 'S'), x = kinds.Count(c => c == 'X');
             return new CensusRow(g.Key, kinds.Length, s + x, s, w, x);
         }).ToList();
-
-    public static IReadOnlyList<StatusCount> Statuses(IReadOnlyList<PairRecord> pairs, IEnumerable<string> solvers) =>
-        solvers.SelectMany(s => pairs.SelectMany(p => p.Status[s].Split(' ').SelectMany(x => x.Split('/')))
-            .GroupBy(x => x).OrderByDescending(g => g.Count()).Select(g => new StatusCount(s, g.Key, g.Count())).ToList()).ToList();
 
     /// <summary>The size parameter N whose instance has at least <paramref name="targetVars"/> variables (smallest such N).</summary>
     public static int SizeFor(Family f, int targetVars)
@@ -253,14 +254,15 @@ public static class OrgEvalExperiment
         try
         {
             int items = OrgEvalSteps.Pairs(cfg).Count * cfg.DataConfigs;
-            var pairs = Progress.Run("orgeval pairs", items, t => OrgEvalSteps.PairStudy(cfg, work, s => t.Tick(s)));
+            var study = Progress.Run("orgeval pairs", items, t => OrgEvalSteps.PairStudy(cfg, work, s => t.Tick(s)));
+            var pairs = study.Pairs;
             double pairSecs = sw.Elapsed.TotalSeconds;
             int rjobs = cfg.RuntimeFamilies.Length * cfg.RuntimeSizes.Length * (1 + cfg.RuntimeSolvers.Length);
             var runtime = Progress.Run("orgeval runtime", rjobs, t => OrgEvalSteps.RuntimeSweep(cfg, work, s => t.Tick(s)));
             double runtimeSecs = sw.Elapsed.TotalSeconds - pairSecs;
             var res = new OrgEvalResults("ORGEval", cfg.Preset, cfg, MachineName(), Environment.ProcessorCount, tools, pairs,
                 OrgEvalSteps.Confusions(pairs, cfg.Solvers), OrgEvalSteps.Consistency(pairs, cfg.Solvers), OrgEvalSteps.Census(pairs),
-                runtime, OrgEvalSteps.Statuses(pairs, cfg.Solvers), [], 0, Math.Round(pairSecs, 1), Math.Round(runtimeSecs, 1), started.ToString("O"));
+                runtime, study.Statuses, [], 0, Math.Round(pairSecs, 1), Math.Round(runtimeSecs, 1), started.ToString("O"));
             res = res with { WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
             res = res with { Claims = OrgEvalClaims.Evaluate(res) };
             WriteAll(res, outDir);
@@ -270,6 +272,19 @@ public static class OrgEvalExperiment
             return res;
         }
         finally { try { Directory.Delete(work, true); } catch (IOException) { } }
+    }
+
+    /// <summary>Recomputes everything derived from the pair records (confusions, consistency, census, claims): what
+    /// <c>papers merge orgeval</c> does to rewrite a results folder with the current summary code.</summary>
+    public static OrgEvalResults Rederive(OrgEvalResults r)
+    {
+        r = r with
+        {
+            Confusions = OrgEvalSteps.Confusions(r.Pairs, r.Config.Solvers),
+            Consistency = OrgEvalSteps.Consistency(r.Pairs, r.Config.Solvers),
+            Census = OrgEvalSteps.Census(r.Pairs),
+        };
+        return r with { Claims = OrgEvalClaims.Evaluate(r) };
     }
 
     public static void WriteAll(OrgEvalResults res, string outDir)

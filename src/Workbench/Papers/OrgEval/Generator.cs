@@ -1,7 +1,11 @@
 namespace Workbench.Papers.OrgEval;
 
 /// <summary>A problem family: a model template whose data (and random structure) come from a seeded RNG (spec §5 "OptGen").</summary>
-/// <param name="N">size parameter: products, foods, nodes, items, sets, ... (each family says)</param>
+/// <param name="Name">family name</param>
+/// <param name="Milp">has integer variables</param>
+/// <param name="Description">the model, and what the size parameter N counts (products, foods, nodes, items, sets, ...)</param>
+/// <param name="Build">(N, data RNG) → instance</param>
+/// <param name="WlHard">built so that WL cannot certify it (cycles, equal-weight bin packing)</param>
 public sealed record Family(string Name, bool Milp, string Description, Func<int, Random, LpModel> Build, bool WlHard = false);
 
 /// <summary>

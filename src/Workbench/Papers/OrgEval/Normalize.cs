@@ -1,11 +1,14 @@
 namespace Workbench.Papers.OrgEval;
 
 /// <summary>What normalisation did to one instance (spec §2 step 2).</summary>
+/// <param name="Model">the normalised instance</param>
+/// <param name="CodeCompatible">whether the official code's sign behaviour was used</param>
 /// <param name="RowsToBounds">single-variable rows turned into bounds</param>
 /// <param name="LeZeroFlipped">`expr ≤ 0` rows rewritten as `−expr ≥ 0`</param>
 /// <param name="EqNegated">`expr = 0` rows negated because their coefficient sum was negative</param>
 /// <param name="ZeroSumEqualities">`expr = 0` rows left alone because their coefficient sum is exactly 0 (normalisation cannot
 /// pick a sign for them, so a negated copy is a different graph)</param>
+/// <param name="Notes">flagged rows and empty bound intervals</param>
 public sealed record NormalizeRecord(LpModel Model, bool CodeCompatible, int RowsToBounds, int LeZeroFlipped, int EqNegated,
     int ZeroSumEqualities, IReadOnlyList<string> Notes);
 

@@ -2,9 +2,13 @@ namespace Workbench.Papers.OrgEval;
 
 /// <summary>One labelled pair over its K data configurations. Verdict strings hold one letter per configuration:
 /// ORGEval E (equivalent) / N (not) / U (uncertified); exact tool I (isomorphic) / N / ? (skipped); solvers E / N / U (undecided);
-/// Kinds: reference graph W (WL-determinable) / S (symmetric decomposable) / X (neither).</summary>
+/// Kinds: reference graph W (WL-determinable) / S (symmetric decomposable) / X (neither). Solver statuses are summarised over the
+/// study (<see cref="StatusCount"/>), not kept per pair, so that results.json stays small.</summary>
 public sealed record PairRecord(string Id, string Family, int N, string Edit, string Note, bool LabelEquivalent, int Vars, int Rows, int Nnz,
-    string Org, string OrgCode, string Exact, Dictionary<string, string> Solver, Dictionary<string, string> Status, string Kinds, double OrgMs);
+    string Org, string OrgCode, string Exact, Dictionary<string, string> Solver, string Kinds, double OrgMs);
+
+/// <summary>The pair records and how often each solver ended in each status.</summary>
+public sealed record PairStudyResult(IReadOnlyList<PairRecord> Pairs, IReadOnlyList<StatusCount> Statuses);
 
 /// <summary>A confusion matrix: Counts[row][col], rows = truth, columns = the evaluator's answer.</summary>
 public sealed record Confusion(string Name, string[] Rows, string[] Cols, int[][] Counts)
