@@ -26,10 +26,10 @@ public static class OrgEvalClaims
             (org.Percent < 100 ? "ORGEval's inconsistent pairs (" + org.Note.Split("; ").Last() + "): " +
                 string.Join(", ", r.Pairs.Where(p => p.Org.Distinct().Count() > 1).Take(6).Select(p => $"{p.Id} ({p.Edit}: ORGEval {p.Org}, bliss {p.Exact})")) : "")));
 
-        if (r.Runtime.Count > 0)
+        if (r.Sweep.Count > 0)
         {
-            int maxVars = r.Runtime.Max(x => x.Vars);
-            var big = r.Runtime.Where(x => x.Vars >= r.Runtime.Where(y => y.Family == x.Family).Max(y => y.Vars)).ToList();
+            int maxVars = r.Sweep.Max(x => x.Vars);
+            var big = r.Sweep.Where(x => x.Vars >= r.Sweep.Where(y => y.Family == x.Family).Max(y => y.Vars)).ToList();
             var orgBig = big.Where(x => x.Evaluator == "orgeval").ToList();
             var solBig = big.Where(x => x.Evaluator != "orgeval").ToList();
             bool faster = orgBig.All(o => solBig.Where(s => s.Family == o.Family).All(s => o.Seconds < s.Seconds));
@@ -107,7 +107,7 @@ public static class OrgEvalClaims
         sb.Append("\n## Confusion matrices (instances = pairs × configurations)\n\n");
         foreach (var c in r.Confusions) sb.Append("### ").Append(c.Name).Append("\n\n").Append(OrgEvalReport.ConfusionTable(c).ToMarkdown()).Append('\n');
         sb.Append("## Solver statuses (pair study)\n\n").Append(new Display.Table(["solver", "status", "solves"], r.Statuses.Select(s => new[] { s.Solver, s.Status, s.Count.ToString() }).ToList()).ToMarkdown());
-        sb.Append("\n## Runtime\n\n").Append(OrgEvalReport.RuntimeTable(r.Runtime).ToMarkdown());
+        sb.Append("\n## Runtime\n\n").Append(OrgEvalReport.RuntimeTable(r.Sweep).ToMarkdown());
         sb.Append("\n## Census (reference instances)\n\n").Append(OrgEvalReport.CensusTable(r.Census).ToMarkdown());
         return ClaimsTable.ToMarkdown("ORGEval", r.Claims, pre, sb.ToString());
     }

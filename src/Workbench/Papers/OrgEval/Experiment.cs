@@ -260,7 +260,7 @@ public static class OrgEvalExperiment
             int rjobs = cfg.RuntimeFamilies.Length * cfg.RuntimeSizes.Length * (1 + cfg.RuntimeSolvers.Length);
             var runtime = Progress.Run("orgeval runtime", rjobs, t => OrgEvalSteps.RuntimeSweep(cfg, work, s => t.Tick(s)));
             double runtimeSecs = sw.Elapsed.TotalSeconds - pairSecs;
-            var res = new OrgEvalResults("ORGEval", cfg.Preset, cfg, MachineName(), Environment.ProcessorCount, tools, pairs,
+            var res = new OrgEvalResults("ORGEval", cfg.Preset, cfg, new Host("cpu", MachineName()), MachineName(), Environment.ProcessorCount, tools, pairs,
                 OrgEvalSteps.Confusions(pairs, cfg.Solvers), OrgEvalSteps.Consistency(pairs, cfg.Solvers), OrgEvalSteps.Census(pairs),
                 runtime, study.Statuses, [], 0, Math.Round(pairSecs, 1), Math.Round(runtimeSecs, 1), started.ToString("O"));
             res = res with { WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };

@@ -31,10 +31,15 @@ public sealed record StatusCount(string Solver, string Status, int Count);
 
 public sealed record ToolVersion(string Tool, string Version);
 
+/// <summary>Where the study ran, in the shape every paper's results file shares (<c>runtime.device</c>, <c>runtime.deviceName</c>):
+/// always the CPU — ORGEval needs no accelerator.</summary>
+public sealed record Host(string Device, string DeviceName);
+
 public sealed record OrgEvalResults(
     string Paper,
     string Preset,
     OrgEvalConfig Config,
+    Host Runtime,
     string Machine,
     int Cores,
     IReadOnlyList<ToolVersion> Tools,
@@ -42,7 +47,7 @@ public sealed record OrgEvalResults(
     IReadOnlyList<Confusion> Confusions,
     IReadOnlyList<ConsistencyRow> Consistency,
     IReadOnlyList<CensusRow> Census,
-    IReadOnlyList<RuntimeRow> Runtime,
+    IReadOnlyList<RuntimeRow> Sweep,
     IReadOnlyList<StatusCount> Statuses,
     IReadOnlyList<Claims.Claim> Claims,
     double WallSeconds,

@@ -157,8 +157,8 @@ public static class OrgEvalReport
         rep.Heading("Solver statuses in the pair study");
         rep.Table(new Table(["solver", "status", "solves"], r.Statuses.Select(s => new[] { s.Solver, s.Status, s.Count.ToString() }).ToList()));
         rep.Heading("Runtime");
-        rep.Chart(RuntimeChart(r.Runtime, r.Config.RuntimeTimeLimit));
-        rep.Table(RuntimeTable(r.Runtime));
+        rep.Chart(RuntimeChart(r.Sweep, r.Config.RuntimeTimeLimit));
+        rep.Table(RuntimeTable(r.Sweep));
         rep.Heading("Census");
         rep.Chart(CensusBars(r.Census));
         rep.Table(CensusTable(r.Census));
