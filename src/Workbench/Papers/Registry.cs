@@ -53,6 +53,21 @@ public static class Registry
             Remax.RemaxExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(OrgEval.OrgEvalExperiment.Slug, OrgEval.OrgEvalExperiment.Title, (o, rt, log) =>
+        {
+            // CPU-bound (external solvers and bliss); the device choice does not matter.
+            var cfg = OrgEval.OrgEvalConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            OrgEval.OrgEvalExperiment.Run(cfg, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }, (inputs, outDir) =>
+        {
+            if (inputs.Count != 1) throw new ConfigException("orgeval runs in one process; merge takes exactly one results folder.");
+            var r = OrgEval.OrgEvalResults.Load(Path.Combine(inputs[0], "results.json"));
+            r = OrgEval.OrgEvalExperiment.Rederive(r);
+            OrgEval.OrgEvalExperiment.WriteAll(r, outDir);
+            return Path.Combine(outDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>
