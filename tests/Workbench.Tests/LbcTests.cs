@@ -270,7 +270,7 @@ public class LbcTests
         // A second run reuses the dense model from the checkpoint cache: the same record, not a retrained one.
         var again = LbcExperiment.Run(cfg, T.Rt, T.TempDir(), TextWriter.Null);
         var d1 = r.Runs.Single(x => x.Method == SparseMethod.Dense); var d2 = again.Runs.Single(x => x.Method == SparseMethod.Dense);
-        Assert.Equal(d1.Seconds, d2.Seconds);
+        Assert.Equal(d1.Seconds, d2.Seconds, 3);                                // the cached copy went through JSON (7 significant digits)
         Assert.Equal(d1.FinalAccuracy, d2.FinalAccuracy);
         Assert.Equal(r.Runs.Single(x => x.Method == SparseMethod.Asp).FinalAccuracy, again.Runs.Single(x => x.Method == SparseMethod.Asp).FinalAccuracy);
     }
