@@ -3,8 +3,8 @@ using Workbench.Runtime;
 
 namespace Workbench.Data;
 
-/// <summary>One arithmetic word problem: the question, the worked trace the model should write, and the answer.</summary>
-/// <param name="Ops">Number of equations in the trace (a "buys a boxes of b" sentence needs two).</param>
+/// <summary>One arithmetic word problem: the question, the worked trace the model should write, the answer, and
+/// <c>Ops</c>, the number of equations in the trace (a "buys a boxes of b" sentence needs two).</summary>
 public sealed record ArithProblem(string Question, string Trace, long Answer, int Ops)
 {
     /// <summary>The full supervised target: trace, then the answer marker and the answer.</summary>

@@ -6,8 +6,8 @@ public enum PruneMetric { Smallest, Largest, Random }
 /// <summary>Over what the pruning count is taken: the whole step batch (Open-R1 code: the per-device batch) or each question's group.</summary>
 public enum PruneScope { Batch, Group }
 
-/// <summary>What pruning kept: sorted kept and pruned indices, the |A| cut, and how many survived per question.</summary>
-/// <param name="Threshold">Largest pruned |A| (the cut drawn on the histogram); NaN when nothing was pruned.</param>
+/// <summary>What pruning kept: sorted kept and pruned indices, the |A| cut (<c>Threshold</c>: the largest pruned |A|, drawn on
+/// the histogram; NaN when nothing was pruned), and how many survived per question.</summary>
 public sealed record PruneResult(int[] Kept, int[] Pruned, double Threshold, int[] KeptPerGroup, double[] AbsAdvantage);
 
 /// <summary>CPPO's completion pruning (cppo.md §2 step 2) and dynamic completion allocation (step 3).</summary>

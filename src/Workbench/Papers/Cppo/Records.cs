@@ -5,14 +5,15 @@ namespace Workbench.Papers.Cppo;
 
 /// <summary>
 /// One GRPO/CPPO step: the reward matrix (questions × G), advantages before pruning, what was kept, the loss statistics,
-/// token counts and the time of each phase. Arrays are CPU copies, ready to plot.
+/// token counts, the time of each phase and (on CUDA) the GPU memory in use after the step as NVML reports it (the caching
+/// allocator keeps its peak, so this tracks the peak so far). Arrays are CPU copies, ready to plot.
 /// </summary>
 public sealed record CppoStep(
     int Step, int Questions, int G, int Generated, int Kept,
     double[] Rewards, double[] Advantages, bool[] KeptMask, double Threshold, int[] KeptPerQuestion,
     double MeanReward, double SampleAccuracy, double ZeroVarianceGroups,
     double Loss, double ClipFraction, double Kl,
-    long GeneratedTokens, long TrainedTokens, Dictionary<string, double> PhaseSeconds);
+    long GeneratedTokens, long TrainedTokens, Dictionary<string, double> PhaseSeconds, long? GpuMemoryBytes = null);
 
 /// <summary>Greedy accuracy on the held-out set after <paramref name="Step"/> steps and <paramref name="TrainSeconds"/> of training.</summary>
 public sealed record EvalPoint(int Step, double TrainSeconds, double Accuracy, double WellFormed);
@@ -25,7 +26,7 @@ public sealed record CppoRunResult(
     long GeneratedTokens, long OldRefTokens, long UpdateTokens,
     EvalPoint[] Curve, double FinalAccuracy, IReadOnlyDictionary<int, double> FinalAccuracyByOps,
     double[] MeanRewardPerStep, double[] ZeroVariancePerStep, double[] ClipFractionPerStep, double[] KlPerStep,
-    CppoStep[] Detail);
+    CppoStep[] Detail, long[]? GeneratedTokensPerStep = null, long[]? TrainedTokensPerStep = null, long? PeakGpuMemoryBytes = null);
 
 /// <summary>Everything one <c>papers reproduce cppo</c> measured.</summary>
 public sealed record CppoResults(

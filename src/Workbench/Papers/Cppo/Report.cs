@@ -50,6 +50,15 @@ public static class CppoReport
         Charts.Lines(runs.Select(r => new Series($"{r.Name} (seed {r.Seed})", Enumerable.Range(1, pick(r).Length).Select(i => (double)i).ToArray(), pick(r))),
             title, "step", y, markers: false);
 
+    /// <summary>Completion tokens generated and pushed through the update per step: generation is the same work for every P
+    /// per question, the update work shrinks with 1 − P.</summary>
+    public static GenericChart TokensPerStep(IReadOnlyList<CppoRunResult> runs) =>
+        Charts.Lines(runs.Where(r => r.GeneratedTokensPerStep is not null).SelectMany(r => new[]
+        {
+            new Series($"{r.Name}: generated", Enumerable.Range(1, r.GeneratedTokensPerStep!.Length).Select(i => (double)i).ToArray(), r.GeneratedTokensPerStep.Select(x => (double)x).ToArray()),
+            new Series($"{r.Name}: kept (old/ref/update)", Enumerable.Range(1, r.TrainedTokensPerStep!.Length).Select(i => (double)i).ToArray(), r.TrainedTokensPerStep.Select(x => (double)x).ToArray()),
+        }), "Completion tokens per step", "step", "tokens", markers: false);
+
     public static HtmlReport Build(CppoResults r)
     {
         var rep = new HtmlReport(CppoExperiment.Title);
@@ -71,6 +80,7 @@ public static class CppoReport
         rep.Heading("Time and accuracy");
         rep.Chart(TimeBreakdown(r.Runs));
         rep.Chart(AccuracyVsTime(r.Runs));
+        rep.Chart(TokensPerStep(r.Runs));
         rep.Chart(PerStep(r.Runs, x => x.MeanRewardPerStep, "Mean reward of the sampled completions", "reward"));
         rep.Chart(PerStep(r.Runs, x => x.ZeroVariancePerStep, "Fraction of groups with equal rewards (no signal)", "fraction"));
         rep.Chart(PerStep(r.Runs, x => x.KlPerStep, "k3 KL to the reference (last inner iteration)", "KL"));

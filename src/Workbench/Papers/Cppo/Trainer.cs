@@ -87,7 +87,7 @@ public sealed class CppoTrainer : IDisposable
         foreach (var k in pr.Kept) keptMask[k] = true;
         return new CppoStep(index, questions.Count, g, adv.Length, pr.Kept.Length, scored.Rewards, adv, keptMask, pr.Threshold, pr.KeptPerGroup,
             scored.Rewards.Average(), scored.Accuracy, Advantages.ZeroVarianceFraction(scored.Rewards, g), loss, clip, kl,
-            rollout.CompletionTokens, batch.CompletionTokens, Timer.Snapshot());
+            rollout.CompletionTokens, batch.CompletionTokens, Timer.Snapshot(), device.type == DeviceType.CUDA ? GpuMemory.ProcessUsedBytes() ?? GpuMemory.DeviceUsedBytes() : null);
     }
 
     /// <summary>One epoch over <paramref name="train"/> with greedy evaluations on <paramref name="eval"/> (not timed).</summary>
@@ -123,7 +123,9 @@ public sealed class CppoTrainer : IDisposable
             Math.Round(Timer.Total, 3), Timer.Snapshot(), gen, kept * passes, kept * cfg.Mu,
             curve.ToArray(), curve[^1].Accuracy, last?.AccuracyByOps ?? new Dictionary<int, double>(),
             records.Select(r => r.MeanReward).ToArray(), records.Select(r => r.ZeroVarianceGroups).ToArray(),
-            records.Select(r => r.ClipFraction).ToArray(), records.Select(r => r.Kl).ToArray(), detail);
+            records.Select(r => r.ClipFraction).ToArray(), records.Select(r => r.Kl).ToArray(), detail,
+            records.Select(r => r.GeneratedTokens).ToArray(), records.Select(r => r.TrainedTokens).ToArray(),
+            records.Select(r => r.GpuMemoryBytes).Max());
     }
 
     public void Dispose() { opt.Dispose(); flat.Dispose(); sampler.Dispose(); }

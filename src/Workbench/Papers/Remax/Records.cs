@@ -7,17 +7,19 @@ namespace Workbench.Papers.Remax;
 /// <summary>One iteration: sample (and greedy) rewards, the baseline-subtracted δ, loss statistics, phase times.
 /// PPO adds the critic's explained variance of the returns.</summary>
 public sealed record RemaxStep(int Step, double[] SampleRewards, double[] BaselineRewards, double[] Delta,
-    double MeanReward, double SampleAccuracy, double Loss, double Kl, double ExplainedVariance, long Tokens, Dictionary<string, double> PhaseSeconds);
+    double MeanReward, double SampleAccuracy, double Loss, double Kl, double ExplainedVariance, long Tokens, Dictionary<string, double> PhaseSeconds,
+    long? GpuMemoryBytes = null);
 
 /// <summary>One method's training run.</summary>
 public sealed record RemaxRunResult(string Name, string Method, double Gamma, int Steps, double TrainSeconds, double SecondsPerIteration,
     Dictionary<string, double> PhaseSeconds, long TrainableParameters, long OptimizerStateBytes, int DecodesPerPrompt,
     EvalPoint[] Curve, double FinalAccuracy, double[] MeanRewardPerStep, double[] KlPerStep, double[] ExplainedVariancePerStep,
-    RemaxStep[] Detail);
+    RemaxStep[] Detail, long? PeakGpuMemoryBytes = null);
 
-/// <summary>Peak memory of one update (frozen reference forward + actor [+ critic] forward/backward/Adam) at one batch size.</summary>
-/// <param name="MeasuredBytes">Peak device memory used by the probe process (NVML), null on CPU or without NVML.</param>
-/// <param name="Source">How it was measured ("NVML process", "NVML device", "analytic only").</param>
+/// <summary>Peak memory of one update (frozen reference forward + actor [+ critic] forward/backward/Adam) at one batch size:
+/// the analytic split (weights, grads, Adam moments, an activation estimate), <c>MeasuredBytes</c> = the peak device memory the
+/// probe process used (NVML; null on CPU or without NVML) and <c>Source</c> = how it was measured ("NVML process", "NVML
+/// device", "analytic only").</summary>
 public sealed record MemoryRow(string Method, int Batch, int Tokens, long Parameters, long WeightBytes, long GradBytes, long AdamBytes,
     long ActivationEstimateBytes, long? MeasuredBytes, string Source, double Seconds);
 

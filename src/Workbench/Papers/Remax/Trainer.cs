@@ -159,7 +159,8 @@ public sealed class RemaxTrainer : IDisposable
             });
         }
         oldLogp.Dispose(); refLogp.Dispose(); oldValues?.Dispose();
-        return new RemaxStep(index, scored.Rewards, baseline, delta, scored.Rewards.Average(), scored.Accuracy, loss, kl, ev, tokens, Timer.Snapshot());
+        return new RemaxStep(index, scored.Rewards, baseline, delta, scored.Rewards.Average(), scored.Accuracy, loss, kl, ev, tokens, Timer.Snapshot(),
+            device.type == DeviceType.CUDA ? GpuMemory.ProcessUsedBytes() ?? GpuMemory.DeviceUsedBytes() : null);
     }
 
     static void Update(FlatParameters f, FlatAdamW o, Tensor loss)
@@ -204,7 +205,7 @@ public sealed class RemaxTrainer : IDisposable
         return new RemaxRunResult(run.Name, run.Method.ToString(), run.Gamma, cfg.Steps, Math.Round(Timer.Total, 3), Timer.Total / cfg.Steps,
             Timer.Snapshot(), TrainableParameters, OptimizerStateBytes, DecodesPerPrompt, curve.ToArray(), curve[^1].Accuracy,
             steps.Select(x => x.MeanReward).ToArray(), steps.Select(x => x.Kl).ToArray(), steps.Select(x => x.ExplainedVariance).ToArray(),
-            steps.Where((_, i) => i < detailSteps || i == steps.Count - 1).ToArray());
+            steps.Where((_, i) => i < detailSteps || i == steps.Count - 1).ToArray(), steps.Select(x => x.GpuMemoryBytes).Max());
     }
 
     public void Dispose()
