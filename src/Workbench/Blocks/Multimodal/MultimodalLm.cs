@@ -133,6 +133,7 @@ public sealed class MultimodalLm : Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         int p = Config.Data.Patch, n = Config.Data.PatchesPerSide;
         long b = images.shape[0];
+        if (images.dtype != patch.weight!.dtype) images = images.to_type(patch.weight!.dtype);
         var x = images.view(b, 3, n, p, n, p).permute(0, 2, 4, 1, 3, 5).reshape(b, n * n, 3 * p * p);   // (B, Nv, 3·p·p) row-major patches
         var t = torch.cat([cls.expand(b, -1, -1), patch.forward(x)], 1) + pos;                          // (B, 1+Nv, dv)
         Tensor w = null!;
