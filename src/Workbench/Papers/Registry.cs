@@ -68,6 +68,13 @@ public static class Registry
             OrgEval.OrgEvalExperiment.WriteAll(r, outDir);
             return Path.Combine(outDir, "report.html");
         }),
+        new(Vtw.VtwExperiment.Slug, Vtw.VtwExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Vtw.VtwConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            Vtw.VtwExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

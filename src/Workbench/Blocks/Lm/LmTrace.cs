@@ -20,6 +20,14 @@ public sealed record LmTrace(Tensor Logits, IReadOnlyList<Tensor> Hidden, IReadO
     }
 }
 
+/// <summary>One block's output from <see cref="TinyLm.RunLayer"/>: the residual stream X [B,T,d], the block's keys and
+/// values over past + new tokens K, V [B,H,P+T,hd] (RoPE applied; what a cache keeps), and the attention weights
+/// [B,H,T,P+T] when asked for. The caller disposes.</summary>
+public sealed record LayerStep(Tensor X, Tensor K, Tensor V, Tensor? Weights) : IDisposable
+{
+    public void Dispose() { X.Dispose(); K.Dispose(); V.Dispose(); Weights?.Dispose(); }
+}
+
 /// <summary>Helpers around <see cref="TinyLm"/> for left-padded batches and log-likelihoods.</summary>
 public static class LmUtil
 {

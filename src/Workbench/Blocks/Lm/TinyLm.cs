@@ -144,6 +144,66 @@ public sealed class TinyLm : Module<Tensor, Tensor>
         return Head(Core(Embed(ids), null, positions, cache, newKeyMask, null, null)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Number of blocks L (for callers that run layers one at a time with <see cref="RunLayer"/>).</summary>
+    public int LayerCount => blocks.Count;
+
+    /// <summary>
+    /// One decoder block on its own, for callers that change the token set between layers (visual-token withdrawal,
+    /// pruning, parallel paths). Same operations as the blocks inside <see cref="Forward"/>: pre-norm attention with RoPE
+    /// at <paramref name="positions"/>, then SwiGLU; the <see cref="Hook"/> is called as there.
+    /// </summary>
+    /// <param name="i">Block index, 0..L−1.</param>
+    /// <param name="x">[B,T,d] residual stream entering the block.</param>
+    /// <param name="positions">[B,T] int64 RoPE positions of the T tokens.</param>
+    /// <param name="allowed">[B|1,1,T,P+T] bool (true = attend) over past + new keys; null = plain causal (no past), or
+    /// every key when a single new token follows a past.</param>
+    /// <param name="pastK">[B,H,P,hd] keys already cached for this block (RoPE applied), or null.</param>
+    /// <param name="pastV">[B,H,P,hd] values, or null.</param>
+    /// <param name="weights">Compute the attention explicitly and return its weights [B,H,T,P+T].</param>
+    public LayerStep RunLayer(int i, Tensor x, Tensor positions, Tensor? allowed = null, Tensor? pastK = null, Tensor? pastV = null, bool weights = false)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        int d = Config.Dim, h = Config.Heads, hd = Config.HeadDim;
+        if (i < 0 || i >= blocks.Count) throw new ArgumentOutOfRangeException(nameof(i), $"RunLayer: layer {i} is outside 0..{blocks.Count - 1}.");
+        CheckBt(positions, "positions", b, t, ScalarType.Int64);
+        if ((pastK is null) != (pastV is null)) throw new ArgumentException("RunLayer: give both pastK and pastV or neither.");
+        var flat = positions.reshape(-1);
+        var cos = rope_cos.index_select(0, flat).view(b, t, 1, 1, hd);
+        var sin = rope_sin.index_select(0, flat).view(b, t, 1, 1, hd);
+        var blk = blocks[i];
+        var qkv = functional.linear(LmOps.RmsNorm(x, blk.attn_norm, Config.NormEps), blk.wqkv).view(b, t, 3, h, hd);
+        var qk = LmOps.ApplyRope(qkv.narrow(2, 0, 2), cos, sin);                       // (B, T, 2, H, hd)
+        var q = qk.select(2, 0).transpose(1, 2);                                        // (B, H, T, hd)
+        var k = qk.select(2, 1).transpose(1, 2);
+        var v = qkv.select(2, 2).transpose(1, 2);
+        if (pastK is not null) { k = torch.cat([pastK, k], 2); v = torch.cat([pastV!, v], 2); }   // (B, H, P+T, hd)
+        long p = k.shape[2] - t;
+        if (allowed is null && p > 0 && t > 1) allowed = LmOps.Allowed(torch.ones(1, p + t, dtype: ScalarType.Bool, device: x.device), null, p, t);
+        Tensor o; Tensor? w = null;
+        if (!weights)
+            o = functional.scaled_dot_product_attention(q, k, v, allowed, is_casual: allowed is null && p == 0);
+        else
+        {
+            var s = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(hd));              // (B, H, T, P+T)
+            var mask = allowed ?? (p == 0 ? LmOps.Causal(t, x.device) : null);
+            w = (mask is null ? s : s.masked_fill(mask.logical_not(), double.NegativeInfinity)).softmax(-1);
+            o = w.matmul(v);
+        }
+        var a = functional.linear(o.transpose(1, 2).reshape(b, t, d), blk.wo);         // (B, T, d)
+        Hook?.Invoke(i, "attn_out", a);
+        x = x + a;
+        var gu = functional.linear(LmOps.RmsNorm(x, blk.mlp_norm, Config.NormEps), blk.w_gate_up).chunk(2, -1);
+        var m = functional.linear(functional.silu(gu[0]) * gu[1], blk.w_down);
+        Hook?.Invoke(i, "mlp_out", m);
+        x = x + m;
+        Hook?.Invoke(i, "block_out", x);
+        return new LayerStep(x.MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope(), w?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The final RMSNorm (what <see cref="Trunk"/> applies after the last block).</summary>
+    public Tensor FinalNorm(Tensor x) => LmOps.RmsNorm(x, norm, Config.NormEps);
+
     void CheckIds(Tensor ids)
     {
         if (ids.dim() != 2) throw new ArgumentException($"TinyLm: ids must be [B,T], got [{string.Join(",", ids.shape)}].");

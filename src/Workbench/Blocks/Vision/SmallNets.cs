@@ -108,6 +108,20 @@ public sealed class VitBlock : Module<Tensor, Tensor>
         x = x + fc2.forward(functional.gelu(fc1.forward(ln2.forward(x))));
         return x.MoveToOuterDisposeScope();
     }
+
+    /// <summary><see cref="forward"/> with an explicit softmax(QKᵀ/√hd) that also returns the attention weights
+    /// (B, nh, T, T) (e.g. the [CLS]→patch saliency of the multimodal encoder). Same output up to float error.</summary>
+    public (Tensor Output, Tensor Weights) ForwardInspect(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / heads;
+        var q_k_v = qkv.forward(ln1.forward(x)).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4); // (3, B, nh, T, hd)
+        var w = (q_k_v[0].matmul(q_k_v[1].transpose(-2, -1)) * (1.0 / Math.Sqrt(hd))).softmax(-1);  // (B, nh, T, T)
+        var a = w.matmul(q_k_v[2]);
+        x = x + proj.forward(a.transpose(1, 2).reshape(b, t, d));
+        x = x + fc2.forward(functional.gelu(fc1.forward(ln2.forward(x))));
+        return (x.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope());
+    }
 }
 
 /// <summary>
