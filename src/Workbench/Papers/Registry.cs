@@ -75,6 +75,13 @@ public static class Registry
             Vtw.VtwExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(Parvts.ParvtsExperiment.Slug, Parvts.ParvtsExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = Parvts.ParvtsConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            Parvts.ParvtsExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>
