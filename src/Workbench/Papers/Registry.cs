@@ -49,6 +49,13 @@ public static class Registry
             Remax.RemaxExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(CutDiffusion.CutExperiment.Slug, CutDiffusion.CutExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = CutDiffusion.CutConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            CutDiffusion.CutExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>
