@@ -126,11 +126,12 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
     /// <summary>Pooled features [B, dim] of base-size images [B,3,base,base] (others are area-resized first).</summary>
     public Tensor Feature(Tensor images)
     {
+        using var scope = torch.NewDisposeScope();
         using var g = torch.no_grad();
         var dev = Features.parameters().First().device;
         var x = images.to(dev);
         if (x.shape[^1] != BaseSide) x = functional.interpolate(x, [BaseSide, BaseSide], mode: InterpolationMode.Area);
-        return Features.Features(x).cpu().to(float64);
+        return Features.Features(x).cpu().to(float64).MoveToOuterDisposeScope();
     }
 
     /// <summary>Fréchet distance between two feature sets [n, d]: |μ₁ − μ₂|² + tr(Σ₁ + Σ₂ − 2(Σ₁^½ Σ₂ Σ₁^½)^½), with

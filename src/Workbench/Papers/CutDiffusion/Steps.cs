@@ -69,6 +69,7 @@ public static class CutSteps
         var grid = Windows.Grid(S, S, r, stride);
         var ((img, _), sec, peak, src) = Samplers.Timed(dev, () =>
         {
+            using var outer = torch.NewDisposeScope();
             using var _ = torch.no_grad();
             var full = den.Context(prompt);
             using var ctxK = full.repeat(K, 1, 1);

@@ -144,6 +144,7 @@ public static class DemoFusion
         ds ??= new DemoSettings();
         var ((p1, fin, tr), sec, peak, src) = Samplers.Timed(Dev(den), () =>
         {
+            using var scope = torch.NewDisposeScope();
             using var z1 = Phase1(den, prompt, st, seed);
             var (z, traces) = Upscale(den, prompt, z1, s, st, ds, seed);
             var res = (Img.Of(z1), Img.Of(z), traces);

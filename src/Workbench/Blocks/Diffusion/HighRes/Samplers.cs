@@ -14,6 +14,7 @@ public sealed record Img(int H, int W, float[] Data)
 {
     public static Img Of(Tensor t)
     {
+        using var _ = torch.NewDisposeScope();
         var x = t.dim() == 4 ? t[0] : t;
         return new Img((int)x.shape[1], (int)x.shape[2], x.detach().cpu().to(float32).contiguous().data<float>().ToArray());
     }
@@ -94,7 +95,7 @@ public static class Samplers
         den.ResetCount();
         var g = Seeding.TorchGenerator(seed, "direct");
         int S = s * den.Base;
-        var (img, sec, peak, src) = Timed(Dev(den), () => { using var z = Sample(den, prompt, S, S, st, g); return Img.Of(z); });
+        var (img, sec, peak, src) = Timed(Dev(den), () => { using var ds = torch.NewDisposeScope(); using var z = Sample(den, prompt, S, S, st, g); return Img.Of(z); });
         return new HighResOutput("Direct", s, img, den.Count, sec, peak, src);
     }
 
@@ -125,6 +126,7 @@ public static class Samplers
         var ts = den.Schedule.Leading(st.Steps);
         var (img, sec, peak, src) = Timed(Dev(den), () =>
         {
+            using var ds = torch.NewDisposeScope();
             var z = torch.randn(new long[] { 1, 3, S, S }, generator: g).to(Dev(den));
             using var _ = torch.no_grad();
             using var ctx = den.Context(prompt).repeat(grid.Length, 1, 1);
