@@ -56,6 +56,13 @@ public static class Registry
             CutDiffusion.CutExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(AccDiffusion.AccExperiment.Slug, AccDiffusion.AccExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = AccDiffusion.AccConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            AccDiffusion.AccExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

@@ -8,13 +8,9 @@ namespace Workbench.Papers.CutDiffusion;
 public static class CutClaims
 {
     static string F(double v, string f = "F2") => v.ToString(f, CultureInfo.InvariantCulture);
-    static string Mb(long? b) => b is long x ? $"{x / 1048576.0:F0} MiB" : "n/a (CPU)";
+    static string Mb(long? b) => BenchViews.Mb(b);
 
-    /// <summary>Per (arm, scale): CE ± sd, repetition, missing, FID_r, FID_c, evaluations, base-size equivalents, seconds, peak.</summary>
-    public static Table MetricsTable(IEnumerable<ArmMetrics> ms) => new(
-        ["method", "scale", "prompts", "count error", "repetition", "missing", "FID_r", "FID_c", "evaluations", "base-size equiv.", "seconds", "peak memory"],
-        ms.Select(m => new[] { m.Arm, $"{m.Scale}×", m.Prompts.ToString(), $"{F(m.Ce)} ± {F(m.CeSd)}", F(m.RepetitionRate), F(m.MissingRate),
-            F(m.FidR, "F3"), F(m.FidC, "F3"), m.Samples.ToString(), F(m.BaseEquivalents, "F0"), F(m.Seconds, "F3"), Mb(m.PeakBytes) }).ToList());
+    public static Table MetricsTable(IEnumerable<ArmMetrics> ms) => BenchViews.MetricsTable(ms);
 
     public static Table FormulaTable(IEnumerable<FormulaCheck> fs) => new(["method", "scale", "N", "measured", "formula", "match"],
         fs.Select(f => new[] { f.Method, $"{f.Scale}×", f.Steps.ToString(), f.Measured.ToString(), f.Formula.ToString(), f.Measured == f.Formula ? "yes" : "NO" }).ToList());

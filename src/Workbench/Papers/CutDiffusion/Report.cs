@@ -9,10 +9,6 @@ namespace Workbench.Papers.CutDiffusion;
 /// <summary>The CutDiffusion views (each callable from a notebook) and the HTML report.</summary>
 public static class CutReport
 {
-    /// <summary>Final images of every method at every scale (first prompt).</summary>
-    public static ImageGrid Outputs(IEnumerable<HighResOutput> outs, string prompt) =>
-        Images.Grid($"Outputs for \"{prompt}\"", outs.Select(o => ($"{o.Method} {o.Scale}× ({o.Evals.Samples} evals)", o.Image)), cols: 4, px: 160);
-
     /// <summary>Patch id per canvas pixel: the periodic s×s pattern of the relocation.</summary>
     public static GenericChart OwnerMap(CutOutput o) =>
         Charts.Heatmap(To(o.Owner), $"{o.Method} {o.Scale}×: owner map (patch id per canvas pixel)", "x", "y");
@@ -37,24 +33,6 @@ public static class CutReport
 
     public static GenericChart Coverage(int[,] cov, string title) => Charts.Heatmap(To(cov), title, "x", "y");
 
-    public static GenericChart CountError(IEnumerable<ArmMetrics> ms)
-    {
-        var list = ms.ToList();
-        var scales = list.Select(m => m.Scale).Distinct().Order().ToArray();
-        return Charts.GroupedBars(list.Select(m => m.Arm).Distinct().ToArray(),
-            scales.Select(s => ($"{s}×", list.Select(m => m.Arm).Distinct().Select(a => list.FirstOrDefault(m => m.Arm == a && m.Scale == s)?.Ce ?? double.NaN).ToArray())),
-            "Object count error Σ|n̂ − n| per method and scale", "count error");
-    }
-
-    public static GenericChart Evaluations(IEnumerable<ArmMetrics> ms)
-    {
-        var list = ms.ToList();
-        var scales = list.Select(m => m.Scale).Distinct().Order().ToArray();
-        return Charts.GroupedBars(list.Select(m => m.Arm).Distinct().ToArray(),
-            scales.Select(s => ($"{s}×", list.Select(m => m.Arm).Distinct().Select(a => (double)(list.FirstOrDefault(m => m.Arm == a && m.Scale == s)?.Samples ?? 0)).ToArray())),
-            "UNet sample-evaluations per image", "evaluations");
-    }
-
     /// <summary>Evaluations and seconds of the two phases of one CutDiffusion run.</summary>
     public static GenericChart Phases(CutOutput o) =>
         Charts.StackedBars(["evaluations", "seconds ×100"], [("structure", [o.PhaseEvals[0], 100 * o.PhaseSeconds[0]]), ("detail", [o.PhaseEvals[1], 100 * o.PhaseSeconds[1]])],
@@ -72,14 +50,14 @@ public static class CutReport
         rep.Heading("Claims");
         rep.Table(ClaimsTable.ToTable(r.Claims));
         rep.Table(CutClaims.MetricsTable(r.Metrics));
-        rep.Chart(CountError(r.Metrics));
-        rep.Chart(Evaluations(r.Metrics));
+        rep.Chart(BenchViews.CountError(r.Metrics));
+        rep.Chart(BenchViews.Evaluations(r.Metrics)); rep.Chart(BenchViews.Seconds(r.Metrics));
         rep.Table(CutClaims.FormulaTable(r.Formulas));
         rep.Table(CutClaims.ViewBatchTable(r.ViewBatches));
         if (r.Examples.Length > 0)
         {
             rep.Heading("Images (first prompt)");
-            rep.Raw(Outputs(r.Examples, string.Join(", ", r.Prompts[0].Where(t => t < 28).Select(Data.ShapeScenes.Word))).Html);
+            rep.Raw(BenchViews.Outputs(r.Examples, string.Join(", ", r.Prompts[0].Where(t => t < 28).Select(Data.ShapeScenes.Word))).Html);
             var cut = r.Examples.OfType<CutOutput>().FirstOrDefault(o => o.InteractionOn);
             if (cut is not null)
             {
