@@ -24,7 +24,7 @@ public sealed record AccConfig(
     string Preset = "custom")
 {
     public static AccConfig Test { get; } = new(UNetConfig.Test, DiffusionTrainConfig.Test, EvaluatorConfig.Test,
-        new SamplerSettings(Steps: 4, ViewBatch: 4), [2], 2, CSweep: [], Preset: "test");
+        new SamplerSettings(Steps: 4, ViewBatch: 4), [2], 1, CSweep: [], Preset: "test");
 
     public static AccConfig Gpu { get; } = new(UNetConfig.Gpu, DiffusionTrainConfig.Gpu, EvaluatorConfig.Gpu,
         new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 40, CSweep: [0.1, 0.9], Preset: "gpu");
