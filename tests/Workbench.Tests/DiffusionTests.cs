@@ -406,3 +406,60 @@ public class AccDiffusionTests
         Assert.Equal(g2.Image.Data, g1.Image.Data);
     }
 }
+
+/// <summary>AccDiffusion v2: auto-Canny rules and the ControlNet's wiring (accdiffusion-v2.md §5 unit-testable properties).</summary>
+public class AccDiffusionV2Tests
+{
+    [Fact]
+    public void Canny_follows_the_median_rule_and_is_binary()
+    {
+        _ = T.Rt;
+        foreach (var v in new[] { -1f, 0f, 0.7f })                                  // constant images (incl. v = 0): no edges
+        {
+            using var c = torch.full(3, 16, 16, v);
+            var (e, _, _, _) = Canny.Auto(c, 0.3);
+            Assert.Equal(0f, e.sum().item<float>());
+        }
+        using var img = torch.full(3, 16, 16, -0.6f);
+        img[.., .., 8..].fill_(0.6f);                                                // a vertical step
+        var (edges, med, lo, hi) = Canny.Auto(img, 0.3);
+        Assert.True(edges.eq(0).logical_or(edges.eq(1)).all().item<bool>());
+        Assert.Equal(Math.Round((1 - 0.6) * 127.5), med, 6);                           // median of the values (ties take the lower)
+        Assert.Equal((int)Math.Max(0, 0.7 * med), lo); Assert.Equal((int)Math.Min(255, 1.3 * med), hi);
+        var cols = Enumerable.Range(0, 16).Where(x => edges[.., x].sum().item<float>() > 0).ToArray();
+        Assert.NotEmpty(cols);
+        Assert.All(cols, x => Assert.InRange(x, 7, 8));                             // thin, on the step
+    }
+
+    static (Denoiser Den, EdgeControlNet Net) Make()
+    {
+        _ = T.Rt;
+        torch.manual_seed(1);
+        var m = new TinyUNet(new UNetConfig(16, [8, 16], 1, [1], 16, 1, Heads: 2));
+        m.eval();
+        var net = new EdgeControlNet(m);
+        net.eval();
+        return (new Denoiser(m, new NoiseSchedule()), net);
+    }
+
+    [Fact]
+    public void Zero_initialised_ControlNet_and_lambda_0_give_exactly_v1_and_it_runs_only_in_the_local_branch()
+    {
+        var (den, net) = Make();
+        var prompt = ShapeScenes.PromptOf([4, 9], 1);
+        var st = new SamplerSettings(Steps: 3, ViewBatch: 4);
+        var acc = new Workbench.Papers.AccDiffusion.AccSettings();
+        var v1 = Workbench.Papers.AccDiffusion.AccSteps.Run(den, prompt, 2, st, 3, acc);
+        var v2 = Workbench.Papers.AccDiffusionV2.V2Steps.Run(den, prompt, 2, st, 3, acc, net, 0.6, 0.3);
+        Assert.Equal(v1.Image.Data, v2.Image.Data);                                  // zero convs ⇒ bit-identical
+        Assert.Equal(v1.Evals.Samples, v2.Evals.Samples);
+        Assert.Equal(3L * 9, v2.Evals.ControlSamples);                               // local windows × steps; never the global branch
+        Assert.Equal(0L, v1.Evals.ControlSamples);
+        using (torch.no_grad()) foreach (var p in net.parameters()) p.add_(0.05);   // a non-zero ControlNet …
+        var v2b = Workbench.Papers.AccDiffusionV2.V2Steps.Run(den, prompt, 2, st, 3, acc, net, 0.6, 0.3);
+        Assert.NotEqual(v1.Image.Data, v2b.Image.Data);
+        var v2z = Workbench.Papers.AccDiffusionV2.V2Steps.Run(den, prompt, 2, st, 3, acc, net, 0, 0.3);
+        Assert.Equal(v1.Image.Data, v2z.Image.Data);                                 // … at λ = 0 is v1 again
+        Assert.NotNull(v2.Scales[0].Edges);
+    }
+}

@@ -63,6 +63,13 @@ public static class Registry
             AccDiffusion.AccExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(AccDiffusionV2.V2Experiment.Slug, AccDiffusionV2.V2Experiment.Title, (o, rt, log) =>
+        {
+            var cfg = AccDiffusionV2.V2Config.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            AccDiffusionV2.V2Experiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

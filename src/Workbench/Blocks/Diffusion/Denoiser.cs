@@ -6,7 +6,7 @@ namespace Workbench.Blocks.Diffusion;
 
 /// <summary>Exact cost accounting of a sampler: UNet sample-evaluations (one per image row, CFG pair counted once, as the
 /// specs' formulas), UNet forward rows (×2 under CFG), base-size-equivalent evaluations (pixels / base²) and calls.</summary>
-public sealed record EvalCount(long Samples, long Forwards, double BaseEquivalents, long Calls);
+public sealed record EvalCount(long Samples, long Forwards, double BaseEquivalents, long Calls, long ControlSamples = 0);
 
 /// <summary>
 /// The model as samplers see it: prompt encoding (cached), classifier-free guidance, chunking of many views into UNet
@@ -18,11 +18,11 @@ public sealed class Denoiser(TinyUNet model, NoiseSchedule schedule)
     public TinyUNet Model { get; } = model;
     public NoiseSchedule Schedule { get; } = schedule;
     public int Base => Model.Config.Resolution;
-    long samples, forwards, calls; double baseEq;
+    long samples, forwards, calls, control; double baseEq;
     readonly Dictionary<string, Tensor> contexts = new();
 
-    public EvalCount Count => new(samples, forwards, baseEq, calls);
-    public void ResetCount() { samples = forwards = calls = 0; baseEq = 0; }
+    public EvalCount Count => new(samples, forwards, baseEq, calls, control);
+    public void ResetCount() { samples = forwards = calls = control = 0; baseEq = 0; }
 
     Device Dev => Model.parameters().First().device;
 
@@ -43,7 +43,10 @@ public sealed class Denoiser(TinyUNet model, NoiseSchedule schedule)
 
     /// <summary>Guided ε̂ for B samples x [B,3,h,w] at timestep t with per-sample contexts [B,L,d]:
     /// ε_u + g (ε_c − ε_u), in chunks of at most <paramref name="viewBatch"/> samples.</summary>
-    public Tensor Eps(Tensor x, int t, Tensor ctx, double guidance, int viewBatch = 16, AttnStore? store = null)
+    /// <remarks>With <paramref name="controlNet"/> and <paramref name="edges"/> [B,3,h,w], the ControlNet's residuals (scaled by
+    /// <paramref name="controlScale"/>) condition both CFG halves (the edge crop duplicated, as the v2 code does).</remarks>
+    public Tensor Eps(Tensor x, int t, Tensor ctx, double guidance, int viewBatch = 16, AttnStore? store = null,
+        EdgeControlNet? controlNet = null, Tensor? edges = null, double controlScale = 0)
     {
         long B = x.shape[0];
         if (ctx.shape[0] != B) throw new ArgumentException($"Eps: {B} samples but {ctx.shape[0]} contexts.");
@@ -58,7 +61,15 @@ public sealed class Denoiser(TinyUNet model, NoiseSchedule schedule)
             var cc = torch.cat([uncond.expand(n, -1, -1), ci], 0);
             var tt = torch.full(2 * n, t, dtype: int64, device: Dev);
             if (store is not null) store.Rows = (n, n);
-            var e = Model.Forward(xx, tt, cc, store);
+            Tensor[]? sk = null; Tensor? mid = null;
+            if (controlNet is not null && edges is not null)
+            {
+                var ei = edges.narrow(0, s, n).to(Dev);
+                var (a, b) = controlNet.Forward(xx, tt, cc, torch.cat([ei, ei], 0));
+                sk = a.Select(r => r * controlScale).ToArray(); mid = b * controlScale;
+                control += n;
+            }
+            var e = Model.Forward(xx, tt, cc, store, sk, mid);
             var (eu, ec) = (e.narrow(0, 0, n), e.narrow(0, n, n));
             outs.Add(eu + (ec - eu) * guidance);
             samples += n; forwards += 2 * n; calls++;

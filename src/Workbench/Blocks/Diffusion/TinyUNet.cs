@@ -246,13 +246,14 @@ public sealed class TinyUNet : nn.Module
         return torch.cat([a.sin(), a.cos()], 1);
     }
 
-    /// <summary>ε̂(x, t, context). <paramref name="skipResiduals"/> (one per level) and <paramref name="midResidual"/> are
-    /// added to the skips and the middle output (ControlNet); <paramref name="store"/> collects cross-attention maps.</summary>
-    public Tensor Forward(Tensor x, Tensor t, Tensor ctx, AttnStore? store = null, Tensor[]? skipResiduals = null, Tensor? midResidual = null)
+    /// <summary>The encoder half: time embedding, down path (one skip per level) and middle block input. With
+    /// <paramref name="hint"/> (a ControlNet's encoded condition, [B, c0, H, W]) added after the first conv.</summary>
+    public (Tensor Temb, List<Tensor> Skips, Tensor H) Down(Tensor x, Tensor t, Tensor ctx, AttnStore? store = null, Tensor? hint = null)
     {
         var ch = Config.Channels;
         var temb = t2.forward(functional.silu(t1.forward(TimeFeatures(t, ch[0]))));
         var h = convIn.forward(x);
+        if (hint is not null) h = h + hint;
         var skips = new List<Tensor>();
         int r = 0;
         for (int l = 0; l < ch.Length; l++)
@@ -262,14 +263,30 @@ public sealed class TinyUNet : nn.Module
                 h = downRes[r].forward(h, temb);
                 if (downAttnIndex[r] >= 0) h = downAttn[downAttnIndex[r]].Forward(h, ctx, store);
             }
-            skips.Add(skipResiduals is null ? h : h + skipResiduals[l]);
+            skips.Add(h);
             if (l < ch.Length - 1) h = downs[l].forward(h);
         }
+        return (temb, skips, h);
+    }
+
+    /// <summary>The middle block (res–attn–res).</summary>
+    public Tensor Mid(Tensor h, Tensor temb, Tensor ctx, AttnStore? store = null)
+    {
         h = midRes[0].forward(h, temb);
         h = midAttn[0].Forward(h, ctx, store);
-        h = midRes[1].forward(h, temb);
+        return midRes[1].forward(h, temb);
+    }
+
+    /// <summary>ε̂(x, t, context). <paramref name="skipResiduals"/> (one per level) and <paramref name="midResidual"/> are
+    /// added to the skips and the middle output (ControlNet); <paramref name="store"/> collects cross-attention maps.</summary>
+    public Tensor Forward(Tensor x, Tensor t, Tensor ctx, AttnStore? store = null, Tensor[]? skipResiduals = null, Tensor? midResidual = null)
+    {
+        var ch = Config.Channels;
+        var (temb, skips, h) = Down(x, t, ctx, store);
+        if (skipResiduals is not null) for (int l = 0; l < skips.Count; l++) skips[l] = skips[l] + skipResiduals[l];
+        h = Mid(h, temb, ctx, store);
         if (midResidual is not null) h = h + midResidual;
-        r = 0;
+        int r = 0;
         for (int l = ch.Length - 1, u = 0; l >= 0; l--)
         {
             h = torch.cat([h, skips[l]], 1);

@@ -50,7 +50,7 @@ public static class Bench
 
     /// <summary>Runs every arm at every scale on every prompt, measures each image and aggregates.</summary>
     public static BenchResult Run(Denoiser den, Evaluators ev, long[][] prompts, BenchArm[] arms, int[] scales, long seed,
-        int referencesPerPrompt = 2, int cropsPerImage = 10, Action<string>? log = null)
+        int referencesPerPrompt = 2, int cropsPerImage = 10, Action<string>? log = null, Action<HighResOutput, int>? onOutput = null)
     {
         int r = den.Base;
         var images = new List<ImageEval>(); var metrics = new List<ArmMetrics>(); var examples = new List<HighResOutput>();
@@ -88,6 +88,7 @@ public static class Bench
                     outs.Add((o, e)); images.Add(e);
                     featR.Add(ev.Feature(img));
                     using (var c = Crops(img, r, cropsPerImage, cropRng)) featC.Add(ev.Feature(c));
+                    onOutput?.Invoke(o, pi);
                     if (pi == 0) examples.Add(o);
                     log?.Invoke($"{arm.Name} ×{s} prompt {pi}: CE {ce}, {o.Evals.Samples} evaluations, {o.Seconds:F2} s");
                 }

@@ -7,14 +7,20 @@ namespace Workbench.Blocks.Diffusion.HighRes;
 /// <summary>DemoFusion's knobs (accdiffusion.md §2, code defaults): cosine scales of the skip residual (c1), of the
 /// local/global fusion (c2) and of the blur (c3), blur σ, window interaction (AccDiffusion's shuffle), and switches to drop
 /// a branch (ablations).</summary>
-public sealed record DemoSettings(double Cs1 = 3, double Cs2 = 1, double Cs3 = 1, double Sigma = 0.8, bool Shuffle = false, bool Local = true, bool Global = true);
+public sealed record DemoSettings(double Cs1 = 3, double Cs2 = 1, double Cs3 = 1, double Sigma = 0.8, bool Shuffle = false, bool Local = true, bool Global = true)
+{
+    /// <summary>AccDiffusion v2's local structure guidance: an edge ControlNet in the local branch only, scale λ, auto-Canny σ_c.</summary>
+    public EdgeControlNet? Control { get; init; }
+    public double ControlScale { get; init; } = 0.5;
+    public double CannySigma { get; init; } = 0.3;
+}
 
 /// <summary>Per-window prompts for one scale, with windows fixed for every step of that scale (AccDiffusion step 3).</summary>
 public sealed record PatchPlan(int Scale, Window[] Windows, long[][] Prompts);
 
 /// <summary>What happened at one scale k of the upsample–diffuse loop.</summary>
 public sealed record ScaleTrace(int K, int[] Timesteps, double[] C1, double[] C2, double[] C3, Img Upsampled, Img Final,
-    Window[] FirstWindows, int[,] FirstCoverage, Img[] DilatedRawFirst, Img[] DilatedBlurredFirst, Img LocalFirst, Img GlobalFirst, double[] PermutationFirst);
+    Window[] FirstWindows, int[,] FirstCoverage, Img[] DilatedRawFirst, Img[] DilatedBlurredFirst, Img LocalFirst, Img GlobalFirst, double[] PermutationFirst, Img? Edges = null);
 
 /// <summary>DemoFusion / AccDiffusion output: phase-1 image, one trace per scale.</summary>
 public sealed record DemoFusionOutput(string Method, int Scale, Img Image, EvalCount Evals, double Seconds, long? PeakBytes, string PeakSource,
@@ -67,6 +73,8 @@ public static class DemoFusion
         var traces = new List<ScaleTrace>();
         var z = z1.clone();
         using var _ = torch.no_grad();
+        // v2: edges of the finished phase (phase 1 first), carried to the next scale by bicubic resize (not clamped).
+        Tensor? edges = ds.Control is null ? null : Canny.Condition(z1, ds.CannySigma).to(z1.device);
         var full = den.Context(prompt);                      // owned by the denoiser's cache
         for (int k = 2; k <= s; k++)
         {
@@ -76,6 +84,8 @@ public static class DemoFusion
             var eps0 = torch.randn(zUp.shape, generator: g).to(zUp.device);
             var plan = plans?.Invoke(k);
             var grid = Windows.Grid(S, S, r, stride);
+            using var edgeUp = edges is null ? null : nn.functional.interpolate(edges, [S, S], mode: InterpolationMode.Bicubic, align_corners: false);
+            var edgeImg = edgeUp is null ? null : Img.Of(edgeUp * 2 - 1);
             using var fullCtx = full.repeat(grid.Length, 1, 1);
             using var planCtx = plan is null ? null : den.Contexts(plan.Prompts);
             z = sched.AddNoise(zUp, eps0, ts[0]);
@@ -96,7 +106,7 @@ public static class DemoFusion
                 {
                     var ws = plan?.Windows ?? Windows.Jitter(grid, S, S, J, rng);
                     var fb = sched.AddNoise(zUp, eps0, tPrev);
-                    local = Samplers.LocalStep(den, z, t, tPrev, ws, planCtx ?? fullCtx, st, J, g, fb).Prev;
+                    local = Samplers.LocalStep(den, z, t, tPrev, ws, planCtx ?? fullCtx, st, J, g, fb, null, edgeUp, ds.Control, ds.ControlScale).Prev;
                     if (i == 0) { firstW = ws; firstCov = Windows.Coverage(ws, S, S); localFirst = Img.Of(local); }
                 }
                 if (ds.Global)
@@ -129,11 +139,13 @@ public static class DemoFusion
                 z = next.MoveToOuterDisposeScope();
             }
             using (var zn = (z - z.mean()) / z.std() * anchorStd + anchorMean) { z.Dispose(); z = zn.clone(); } // per-phase renormalisation
+            if (edges is not null) { edges.Dispose(); edges = Canny.Condition(z, ds.CannySigma).to(z.device); }
             var upImg = Img.Of(zUp);
             zUp.Dispose(); eps0.Dispose();
             traces.Add(new ScaleTrace(k, ts, c1s.ToArray(), c2s.ToArray(), c3s.ToArray(), upImg, Img.Of(z), firstW, firstCov,
-                rawFirst, blurFirst, localFirst ?? Img.Of(z), globalFirst ?? Img.Of(z), permFirst));
+                rawFirst, blurFirst, localFirst ?? Img.Of(z), globalFirst ?? Img.Of(z), permFirst, edgeImg));
         }
+        edges?.Dispose();
         return (z, traces.ToArray());
     }
 

@@ -102,11 +102,13 @@ public static class Samplers
     /// <summary>One local (window) step on canvas z [1,C,H,W]: crop the windows from the J-padded canvas, guided ε̂ per
     /// window with its own context, DDIM per window, average the overlaps. Uncovered cells take <paramref name="fallback"/>.</summary>
     public static (Tensor Prev, Tensor X0, Tensor Count) LocalStep(Denoiser den, Tensor z, int t, int tPrev, Window[] ws, Tensor ctx,
-        SamplerSettings st, int pad, Generator g, Tensor? fallback = null, Tensor? fallbackX0 = null)
+        SamplerSettings st, int pad, Generator g, Tensor? fallback = null, Tensor? fallbackX0 = null,
+        Tensor? edgeCanvas = null, EdgeControlNet? control = null, double controlScale = 0)
     {
         int H = (int)z.shape[2], W = (int)z.shape[3];
         var crops = Windows.Crop(z, ws, pad);
-        var eps = den.Eps(crops, t, ctx, st.LocalGuidance, st.ViewBatch);
+        var edgeCrops = edgeCanvas is null || control is null ? null : Windows.Crop(edgeCanvas, ws, pad);   // same windows, zero padding
+        var eps = den.Eps(crops, t, ctx, st.LocalGuidance, st.ViewBatch, null, control, edgeCrops, controlScale);
         var o = Ddim.Step(den.Schedule, crops, eps, t, tPrev, st.Eta, g, st.Clip);
         var (prev, cnt) = Windows.Average(o.Prev, ws, H, W, pad, fallback);
         var (x0, _) = Windows.Average(o.X0, ws, H, W, pad, fallbackX0);
