@@ -4,6 +4,7 @@ using Workbench.Blocks.Diffusion;
 using Workbench.Blocks.Diffusion.HighRes;
 using Workbench.Claims;
 using Workbench.Papers.AccDiffusion;
+using Workbench.Papers.AccDiffusionV2;
 using Workbench.Papers.CutDiffusion;
 
 namespace Workbench.Notebooks;
@@ -41,5 +42,13 @@ public static class DiffusionFormatters
             w.Write(BenchViews.MetricsTable(r.Metrics).ToHtml());
         }, HtmlFormatter.MimeType);
         Formatter.Register<AccResults>((r, w) => w.Write(BenchViews.MetricsTable(r.Metrics).ToString()), PlainTextFormatter.MimeType);
+        Formatter.Register<V2Results>((r, w) =>
+        {
+            w.Write($"<p>AccDiffusion v2, preset <code>{r.Preset}</code> on {WebUtility.HtmlEncode(r.Runtime.DeviceName)}, {r.WallSeconds:F0} s</p>");
+            w.Write(ClaimsTable.ToTable(r.Claims).ToHtml());
+            w.Write(BenchViews.MetricsTable(r.Metrics).ToHtml());
+            w.Write(V2Experiment.DistortionTable(r.Distortion).ToHtml());
+        }, HtmlFormatter.MimeType);
+        Formatter.Register<V2Results>((r, w) => w.Write(BenchViews.MetricsTable(r.Metrics).ToString()), PlainTextFormatter.MimeType);
     }
 }
