@@ -463,3 +463,37 @@ public class AccDiffusionV2Tests
         Assert.NotNull(v2.Scales[0].Edges);
     }
 }
+
+/// <summary>The Gpu presets' shapes (base 32, three levels, attention at 16 and 8) run end to end on the CPU with random
+/// weights and one step, so the H100 run cannot fail on a shape.</summary>
+public class DiffusionGpuShapeTests
+{
+    [Fact]
+    public void Gpu_preset_shapes_run_every_method_at_2x_and_4x()
+    {
+        _ = T.Rt;
+        Assert.NotNull(CutConfig.Gpu.Validate());
+        Assert.NotNull(Workbench.Papers.AccDiffusion.AccConfig.Gpu.Validate());
+        Assert.NotNull(Workbench.Papers.AccDiffusionV2.V2Config.Gpu.Validate());
+        torch.manual_seed(1);
+        var m = new TinyUNet(UNetConfig.Gpu);
+        m.eval();
+        Assert.InRange(m.parameters().Sum(p => p.numel()), 8_000_000, 16_000_000);      // ≈ 12M as laid out in the spec
+        var den = new Denoiser(m, new NoiseSchedule());
+        using var net = new EdgeControlNet(m);
+        var prompt = ShapeScenes.PromptOf([4, 9], 1);
+        var st = new SamplerSettings(Steps: 1, ViewBatch: 16);
+        foreach (var s in new[] { 2, 4 })
+        {
+            var cut = CutSteps.Run(den, prompt, s, 0.5, st with { Steps = 2 }, 1);
+            Assert.Equal(CutSteps.Evaluations(2, 0.5, s, s), cut.Evals.Samples);
+            var v2 = Workbench.Papers.AccDiffusionV2.V2Steps.Run(den, prompt, s, st, 1, new Workbench.Papers.AccDiffusion.AccSettings(), net, 0.6, 0.3);
+            Assert.Equal(CutExperiment.DemoFusionEvaluations(1, s), v2.Evals.Samples);
+            Assert.Equal(16, v2.Masks[0].Map.GetLength(0));                                // maps from the 16×16 level
+            Assert.Equal(32 * s, v2.Image.H);
+            Assert.False(v2.Image.Data.Any(float.IsNaN));
+        }
+        Assert.Equal(9 * 2, Samplers.MultiDiffusion(den, prompt, 2, st with { Steps = 2 }, 1).Evals.Samples);
+        Assert.Equal(64, Samplers.Direct(den, prompt, 2, st, 1).Image.H);
+    }
+}

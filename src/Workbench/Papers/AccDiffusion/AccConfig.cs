@@ -27,7 +27,7 @@ public sealed record AccConfig(
         new SamplerSettings(Steps: 4, ViewBatch: 4), [2], 1, CSweep: [], Preset: "test");
 
     public static AccConfig Gpu { get; } = new(UNetConfig.Gpu, DiffusionTrainConfig.Gpu, EvaluatorConfig.Gpu,
-        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 40, CSweep: [0.1, 0.9], Preset: "gpu");
+        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 16, CSweep: [0.1, 0.9], Preset: "gpu");
 
     public static AccConfig For(Preset p) => p == Runtime.Preset.Gpu ? Gpu : Test;
 

@@ -28,7 +28,7 @@ public sealed record V2Config(
         new SamplerSettings(Steps: 4, ViewBatch: 4), [2], 1, LambdaSweep: [0], Preset: "test");
 
     public static V2Config Gpu { get; } = new(UNetConfig.Gpu, DiffusionTrainConfig.Gpu, EvaluatorConfig.Gpu, ControlTrainConfig.Gpu,
-        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 40, LambdaSweep: [0, 0.3, 1.0], Preset: "gpu");
+        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 16, LambdaSweep: [0, 0.3, 1.0], Preset: "gpu");
 
     public static V2Config For(Preset p) => p == Runtime.Preset.Gpu ? Gpu : Test;
 

@@ -27,7 +27,7 @@ public sealed record CutConfig(
         new SamplerSettings(Steps: 4, ViewBatch: 4), [2], 1, PSweep: [], ViewBatches: [1, 4], Preset: "test");
 
     public static CutConfig Gpu { get; } = new(UNetConfig.Gpu, DiffusionTrainConfig.Gpu, EvaluatorConfig.Gpu,
-        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 64, PSweep: [0.2, 0.35, 0.65, 0.8], ViewBatches: [1, 16], Preset: "gpu");
+        new SamplerSettings(Steps: 50, ViewBatch: 16), [2, 4], 32, PSweep: [0.2, 0.35, 0.65, 0.8], ViewBatches: [1, 16], Preset: "gpu");
 
     public static CutConfig For(Preset p) => p == Runtime.Preset.Gpu ? Gpu : Test;
 
