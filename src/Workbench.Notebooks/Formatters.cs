@@ -105,5 +105,5 @@ public static class Formatters
 /// <summary>Per-paper HTML formatters (each paper registers its records here).</summary>
 public static class PaperFormatters
 {
-    public static IReadOnlyList<Action> All { get; } = [LbcFormatters.Register, EcaFormatters.Register, RlFormatters.Register, OrgEvalFormatters.Register, MultimodalFormatters.Register];
+    public static IReadOnlyList<Action> All { get; } = [LbcFormatters.Register, EcaFormatters.Register, RlFormatters.Register, OrgEvalFormatters.Register, MultimodalFormatters.Register, DiffusionFormatters.Register];
 }

@@ -82,6 +82,27 @@ public static class Registry
             Parvts.ParvtsExperiment.Run(cfg, rt, o.OutDir, log);
             return Path.Combine(o.OutDir, "report.html");
         }),
+        new(CutDiffusion.CutExperiment.Slug, CutDiffusion.CutExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = CutDiffusion.CutConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            CutDiffusion.CutExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
+        new(AccDiffusion.AccExperiment.Slug, AccDiffusion.AccExperiment.Title, (o, rt, log) =>
+        {
+            var cfg = AccDiffusion.AccConfig.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            AccDiffusion.AccExperiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
+        new(AccDiffusionV2.V2Experiment.Slug, AccDiffusionV2.V2Experiment.Title, (o, rt, log) =>
+        {
+            var cfg = AccDiffusionV2.V2Config.For(o.Preset);
+            if (o.Seed is long s) cfg = cfg with { Seed = s };
+            AccDiffusionV2.V2Experiment.Run(cfg, rt, o.OutDir, log);
+            return Path.Combine(o.OutDir, "report.html");
+        }),
     ];
 
     public static PaperEntry Find(string slug) =>

@@ -1,0 +1,24 @@
+using TorchSharp;
+using Workbench.Runtime;
+
+namespace Workbench.Blocks.Diffusion;
+
+/// <summary>The trained world every extrapolation paper starts from: base model, its training record, the evaluators and
+/// their held-out quality (per-pixel accuracy, fraction of scenes counted exactly).</summary>
+public sealed record DiffusionWorld(Denoiser Denoiser, Evaluators Evaluators, TrainResult Unet, TrainResult Detector, TrainResult Feature,
+    double DetectorPixelAccuracy, double DetectorCountExact) : IDisposable
+{
+    public void Dispose() { Denoiser.Model.Dispose(); Evaluators.Dispose(); }
+}
+
+public static class DiffusionSetup
+{
+    /// <summary>Trains (or loads from <c>PAPERS_CACHE</c>) the TinyUNet and the evaluators. The cache key is the configs and
+    /// the seed, so every paper with the same configs shares one trained model.</summary>
+    public static DiffusionWorld Prepare(UNetConfig model, DiffusionTrainConfig train, EvaluatorConfig eval, torch.Device device, long seed)
+    {
+        var (unet, tr) = DiffusionTraining.TrainOrLoad(model, train, device, seed);
+        var (ev, rd, rf, acc, exact) = Evaluators.TrainOrLoad(eval, model.Resolution, device, seed);
+        return new DiffusionWorld(new Denoiser(unet, new NoiseSchedule()), ev, tr, rd, rf, acc, exact);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using TorchSharp;
+using Workbench.Blocks.Lm;
+using Workbench.Blocks.Optim;
+using Workbench.Data;
+using Workbench.Runtime;
+using static TorchSharp.torch;
+
+namespace Workbench.Blocks.Diffusion;
+
+/// <summary>Training of the base model: <c>Steps</c> AdamW steps at batch <c>Batch</c> on a pool of <c>Pool</c> scenes
+/// rendered at the base side; prompt dropped to [BOS, EOS] with probability <c>CfgDrop</c>; EMA when <c>Ema</c> &gt; 0.</summary>
+public sealed record DiffusionTrainConfig(int Steps, int Batch, double Lr, int Pool, double Ema = 0.999, double CfgDrop = 0.1, double WeightDecay = 0.01)
+{
+    public static DiffusionTrainConfig Gpu { get; } = new(3000, 256, 2e-4, 20_000);
+    public static DiffusionTrainConfig Test { get; } = new(150, 16, 2e-3, 256, Ema: 0);
+
+    public DiffusionTrainConfig Validate()
+    {
+        const string n = nameof(DiffusionTrainConfig);
+        Check.Positive(n, nameof(Steps), Steps); Check.Positive(n, nameof(Batch), Batch); Check.Positive(n, nameof(Lr), Lr);
+        Check.Positive(n, nameof(Pool), Pool); Check.InRange(n, nameof(Ema), Ema, 0, 0.99999); Check.InRange(n, nameof(CfgDrop), CfgDrop, 0, 1);
+        return this;
+    }
+}
+
+/// <summary>What training did (empty loss and zero time when loaded from the cache).</summary>
+public sealed record TrainResult(string What, double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath, long Parameters);
+
+public static class DiffusionTraining
+{
+    /// <summary>Builds the UNet and trains it, or loads the cached weights for the same (model config, train config, seed).</summary>
+    public static (TinyUNet Model, TrainResult Result) TrainOrLoad(UNetConfig mc, DiffusionTrainConfig tc, Device device, long seed, CheckpointCache? cache = null)
+    {
+        tc.Validate();
+        cache ??= CheckpointCache.Default();
+        Seeding.SeedAll(seed);
+        var model = new TinyUNet(mc);
+        model.to(device);
+        long nParams = model.parameters().Sum(p => p.numel());
+        var path = cache.PathFor("diffusion", "tiny-unet", new { mc, tc, seed, v = 1 }, "safetensors");
+        if (File.Exists(path))
+        {
+            Safetensors.LoadModule(path, model);
+            model.eval();
+            return (model, new TrainResult("TinyUNet", [], tc.Steps, 0, true, path, nParams));
+        }
+        var r = Train(model, tc, seed);
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string> { ["what"] = "ShapeScenes TinyUNet" }));
+        model.eval();
+        return (model, r with { CheckpointPath = path, Parameters = nParams });
+    }
+
+    /// <summary>ε-prediction MSE with uniform timesteps; FlatAdamW; EMA of the flat buffer copied back at the end.</summary>
+    public static TrainResult Train(TinyUNet model, DiffusionTrainConfig tc, long seed)
+    {
+        var device = model.parameters().First().device;
+        var sched = new NoiseSchedule();
+        var (images, prompts, classes, _) = ShapeScenes.Pool(seed, "train", tc.Pool, model.Config.Resolution);
+        classes.Dispose();
+        using var imgs = images.to(device); using var prm = prompts.to(device);
+        images.Dispose(); prompts.Dispose();
+        using var empty = torch.tensor(ShapeScenes.EmptyPrompt, [1, ShapeScenes.PromptLength]).to(device);
+        model.train();
+        using var flat = FlatParameters.Create(model.named_parameters().Select(p => (p.name, p.parameter)));
+        using var opt = new FlatAdamW(flat, tc.Lr, 0.9, 0.999, 1e-8, tc.WeightDecay);
+        using var ema = tc.Ema > 0 ? flat.Data.detach().clone() : null;
+        var rng = Seeding.Rng(seed, "diffusion-train");
+        var gen = Seeding.TorchGenerator(seed, "diffusion-noise");
+        var losses = new List<double>();
+        var sw = Stopwatch.StartNew();
+        Progress.Run("TinyUNet training", tc.Steps, tick =>
+        {
+            for (int step = 0; step < tc.Steps; step++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var idx = torch.tensor(Enumerable.Range(0, tc.Batch).Select(_ => (long)rng.Next(tc.Pool)).ToArray()).to(device);
+                var x0 = imgs.index_select(0, idx);
+                var p = prm.index_select(0, idx);
+                var drop = torch.tensor(Enumerable.Range(0, tc.Batch).Select(_ => rng.NextDouble() < tc.CfgDrop).ToArray()).to(device).view(-1, 1);
+                p = torch.where(drop, empty.expand(tc.Batch, -1), p);
+                var t = Enumerable.Range(0, tc.Batch).Select(_ => (long)rng.Next(sched.T)).ToArray();
+                var eps = torch.randn(x0.shape, generator: gen).to(device);
+                var xt = sched.AddNoise(x0, eps, t);
+                var pred = model.Forward(xt, torch.tensor(t).to(device), model.Encode(p));
+                var loss = nn.functional.mse_loss(pred, eps);
+                flat.ZeroGrad();
+                loss.backward();
+                opt.Step();
+                if (ema is not null) using (torch.no_grad()) ema.mul_(tc.Ema).add_(flat.Data * (1 - tc.Ema));
+                if (step % 10 == 0 || step == tc.Steps - 1) losses.Add(loss.ToDouble());
+                tick.Tick($"loss {losses[^1]:F4}");
+            }
+        });
+        if (ema is not null) using (torch.no_grad()) flat.Data.copy_(ema);
+        return new TrainResult("TinyUNet", losses.ToArray(), tc.Steps, sw.Elapsed.TotalSeconds, false, "", 0);
+    }
+}

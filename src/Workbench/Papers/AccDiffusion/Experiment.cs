@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Workbench.Blocks.Diffusion;
+using Workbench.Blocks.Diffusion.HighRes;
+using Workbench.Papers.CutDiffusion;
+using Workbench.Runtime;
+
+namespace Workbench.Papers.AccDiffusion;
+
+/// <summary>Everything one <c>papers reproduce accdiffusion</c> measured.</summary>
+public sealed record AccResults(
+    string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, AccConfig Config,
+    TrainResult Unet, TrainResult Detector, TrainResult Feature, double DetectorPixelAccuracy, double DetectorCountExact,
+    long[][] Prompts, ArmMetrics[] Metrics, ImageEval[] Images, FormulaCheck[] Formulas, IReadOnlyList<Claims.Claim> Claims)
+{
+    /// <summary>The first prompt's outputs per arm and scale (not written to results.json).</summary>
+    [JsonIgnore] public HighResOutput[] Examples { get; init; } = [];
+}
+
+public static class AccExperiment
+{
+    public const string Slug = "accdiffusion";
+    public const string Title = "AccDiffusion — patch-content-aware prompts for higher-resolution diffusion (arXiv 2407.10738)";
+
+    public static BenchArm[] Arms(AccConfig cfg)
+    {
+        var st = cfg.Sampler;
+        var arms = new List<BenchArm>
+        {
+            new("Direct", (d, p, s, seed) => Samplers.Direct(d, p, s, st, seed)),
+            new("MultiDiffusion", (d, p, s, seed) => Samplers.MultiDiffusion(d, p, s, st, seed)),
+            new("DemoFusion", (d, p, s, seed) => DemoFusion.Run(d, p, s, st, seed)),
+            new("AccDiffusion", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(C: cfg.C))),
+        };
+        if (cfg.Ablations)
+        {
+            arms.Add(new("md-prompts only", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(Shuffle: false, C: cfg.C), method: "md-prompts only")));
+            arms.Add(new("shuffle only", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(MdPrompts: false), method: "shuffle only")));
+            arms.Add(new("empty patch prompts", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(C: 2), method: "empty patch prompts")));
+        }
+        foreach (var c in cfg.CSweep ?? [])
+            arms.Add(new($"Acc c={c:G3}", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(C: c), method: $"Acc c={c:G3}")));
+        return arms.ToArray();
+    }
+
+    public static AccResults Run(AccConfig cfg, RuntimeInfo rt, string outDir, TextWriter? log = null)
+    {
+        cfg.Validate();
+        log ??= Console.Out;
+        var started = DateTime.UtcNow;
+        var sw = Stopwatch.StartNew();
+        using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
+        var den = world.Denoiser;
+        log.WriteLine($"[accdiffusion] TinyUNet {world.Unet.Parameters:N0} parameters ({(world.Unet.FromCache ? "from cache" : $"trained {world.Unet.Seconds:F1} s")}); " +
+                      $"detector pixel accuracy {world.DetectorPixelAccuracy:P1}, exact counts {world.DetectorCountExact:P0}");
+        var prompts = Bench.Prompts(cfg.Seed, cfg.Prompts);
+        AccSteps.Run(den, prompts[0], 2, cfg.Sampler with { Steps = 1 }, cfg.Seed, new AccSettings());      // warm-up, untimed
+        var trace = Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1";
+        var bench = Bench.Run(den, world.Evaluators, prompts, Arms(cfg), cfg.Scales, cfg.Seed, log: trace ? s => log.WriteLine("  " + s) : null);
+        int n = cfg.Sampler.Steps;
+        var formulas = bench.Metrics.Select(m => m.Arm switch
+        {
+            "Direct" => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, n),
+            "MultiDiffusion" => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, CutExperiment.MultiDiffusionEvaluations(n, m.Scale)),
+            _ => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, CutExperiment.DemoFusionEvaluations(n, m.Scale)),
+        }).ToArray();
+        var res = new AccResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, world.Detector, world.Feature,
+            world.DetectorPixelAccuracy, world.DetectorCountExact, prompts, bench.Metrics, bench.Images, formulas, []) { Examples = bench.Examples };
+        res = res with { Claims = AccClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
+        WriteAll(res, outDir);
+        return res;
+    }
+
+    public static void WriteAll(AccResults res, string outDir)
+    {
+        Directory.CreateDirectory(outDir);
+        AtomicFile.WriteJson(Path.Combine(outDir, "results.json"), res, indented: false);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), AccClaims.Markdown(res));
+        AccReport.Build(res).Save(Path.Combine(outDir, "report.html"));
+    }
+}

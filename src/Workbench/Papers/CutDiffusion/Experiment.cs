@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Workbench.Blocks.Diffusion;
+using Workbench.Blocks.Diffusion.HighRes;
+using Workbench.Runtime;
+
+namespace Workbench.Papers.CutDiffusion;
+
+/// <summary>A measured evaluation count beside the spec's closed form.</summary>
+public sealed record FormulaCheck(string Method, int Scale, int Steps, long Measured, long Formula);
+
+/// <summary>One method at one view batch size: time, peak memory, and max |Δ| of the image against the first batch size.</summary>
+public sealed record ViewBatchRow(string Method, int Scale, int ViewBatch, double Seconds, long? PeakBytes, string PeakSource, double MaxAbsDiff);
+
+/// <summary>Structure formation: detector class-map IoU (object pixels) between x̂0 at the cut step and the final image.</summary>
+public sealed record StructureRow(string Method, int Scale, double ClassMapIoU, double FinalPatchSimilarity);
+
+/// <summary>Everything one <c>papers reproduce cutdiffusion</c> measured.</summary>
+public sealed record CutResults(
+    string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, CutConfig Config,
+    TrainResult Unet, TrainResult Detector, TrainResult Feature, double DetectorPixelAccuracy, double DetectorCountExact,
+    long[][] Prompts, ArmMetrics[] Metrics, ImageEval[] Images, FormulaCheck[] Formulas, ViewBatchRow[] ViewBatches, StructureRow[] Structure,
+    double[] PatchSimilarityWith, double[] PatchSimilarityWithout, IReadOnlyList<Claims.Claim> Claims)
+{
+    /// <summary>The first prompt's outputs per arm and scale (for image grids; not written to results.json).</summary>
+    [JsonIgnore] public HighResOutput[] Examples { get; init; } = [];
+}
+
+public static class CutExperiment
+{
+    public const string Slug = "cutdiffusion";
+    public const string Title = "CutDiffusion — a simple, fast, cheap and strong diffusion extrapolation method (arXiv 2404.15141)";
+
+    /// <summary>MultiDiffusion's count (stride r/2): N·(2s − 1)².</summary>
+    public static long MultiDiffusionEvaluations(int n, int s) => (long)n * (2 * s - 1) * (2 * s - 1);
+
+    /// <summary>DemoFusion / AccDiffusion: N·[1 + Σ_{m=2..s}((2m − 1)² + m²)].</summary>
+    public static long DemoFusionEvaluations(int n, int s) => n * (1 + Enumerable.Range(2, Math.Max(0, s - 1)).Sum(m => (long)(2 * m - 1) * (2 * m - 1) + m * m));
+
+    /// <summary>The arms of the benchmark for a config.</summary>
+    public static BenchArm[] Arms(CutConfig cfg)
+    {
+        var st = cfg.Sampler;
+        var arms = new List<BenchArm>
+        {
+            new("CutDiffusion", (d, p, s, seed) => CutSteps.Run(d, p, s, cfg.P, st, seed)),
+            new("Cut, no interaction", (d, p, s, seed) => CutSteps.Run(d, p, s, cfg.P, st, seed, interaction: false)),
+        };
+        foreach (var p in cfg.PSweep ?? [])
+            arms.Add(new($"Cut p={p:G3}", (d, pr, s, seed) => CutSteps.Run(d, pr, s, p, st, seed, name: $"Cut p={p:G3}")));
+        if (cfg.Baselines)
+        {
+            arms.Add(new("MultiDiffusion", (d, p, s, seed) => Samplers.MultiDiffusion(d, p, s, st, seed)));
+            arms.Add(new("DemoFusion", (d, p, s, seed) => DemoFusion.Run(d, p, s, st, seed)));
+            arms.Add(new("Direct", (d, p, s, seed) => Samplers.Direct(d, p, s, st, seed)));
+        }
+        return arms.ToArray();
+    }
+
+    public static CutResults Run(CutConfig cfg, RuntimeInfo rt, string outDir, TextWriter? log = null)
+    {
+        cfg.Validate();
+        log ??= Console.Out;
+        var started = DateTime.UtcNow;
+        var sw = Stopwatch.StartNew();
+        using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
+        var den = world.Denoiser;
+        log.WriteLine($"[cutdiffusion] TinyUNet {world.Unet.Parameters:N0} parameters ({(world.Unet.FromCache ? "from cache" : $"trained {world.Unet.Seconds:F1} s")}); " +
+                      $"detector pixel accuracy {world.DetectorPixelAccuracy:P1}, exact counts {world.DetectorCountExact:P0}");
+        var prompts = Bench.Prompts(cfg.Seed, cfg.Prompts);
+        // Warm-up (untimed): one tiny run so the first timed arm does not pay for kernel loading.
+        CutSteps.Run(den, prompts[0], cfg.Scales[0], cfg.P, cfg.Sampler with { Steps = 2 }, cfg.Seed);
+        var bench = Bench.Run(den, world.Evaluators, prompts, Arms(cfg), cfg.Scales, cfg.Seed, log: Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1" ? s => log.WriteLine("  " + s) : null);
+        var n = cfg.Sampler.Steps;
+        var formulas = new List<FormulaCheck>();
+        foreach (var m in bench.Metrics)
+        {
+            long? f = m.Arm switch
+            {
+                "CutDiffusion" or "Cut, no interaction" => CutSteps.Evaluations(n, cfg.P, m.Scale, m.Scale),
+                var a when a.StartsWith("Cut p=") => CutSteps.Evaluations(n, double.Parse(a[6..], System.Globalization.CultureInfo.InvariantCulture), m.Scale, m.Scale),
+                "MultiDiffusion" => MultiDiffusionEvaluations(n, m.Scale),
+                "DemoFusion" => DemoFusionEvaluations(n, m.Scale),
+                "Direct" => n,
+                _ => null,
+            };
+            if (f is long ff) formulas.Add(new FormulaCheck(m.Arm, m.Scale, n, m.Samples, ff));
+        }
+        // View batch: results agree to float rounding; time and memory at each batch size (equal batch for the memory claim).
+        var vbRows = new List<ViewBatchRow>();
+        int s0 = cfg.Scales[^1];
+        foreach (var (name, run) in new (string, Func<int, HighResOutput>)[]
+                 {
+                     ("CutDiffusion", vb => CutSteps.Run(den, prompts[0], s0, cfg.P, cfg.Sampler with { ViewBatch = vb }, cfg.Seed)),
+                     ("DemoFusion", vb => DemoFusion.Run(den, prompts[0], s0, cfg.Sampler with { ViewBatch = vb }, cfg.Seed)),
+                 })
+        {
+            float[]? first = null;
+            foreach (var vb in cfg.ViewBatches ?? [cfg.Sampler.ViewBatch])
+            {
+                var o = run(vb);
+                first ??= o.Image.Data;
+                double d = first.Zip(o.Image.Data, (a, b) => (double)Math.Abs(a - b)).Max();
+                vbRows.Add(new ViewBatchRow(name, s0, vb, o.Seconds, o.PeakBytes, o.PeakSource, d));
+            }
+        }
+        // Structure formation and the interaction ablation's patch agreement.
+        var structure = new List<StructureRow>();
+        double[] simWith = [], simWithout = [];
+        foreach (var ex in bench.Examples.OfType<CutOutput>())
+        {
+            using var a = ex.Relocated.ToTensor(); using var b = ex.Image.ToTensor();
+            var ma = world.Evaluators.ClassMap(a); var mb = world.Evaluators.ClassMap(b);
+            int inter = ma.Zip(mb, (x, y) => x > 0 && x == y ? 1 : 0).Sum(), union = ma.Zip(mb, (x, y) => x > 0 || y > 0 ? 1 : 0).Sum();
+            structure.Add(new StructureRow(ex.Method, ex.Scale, union == 0 ? 1 : inter / (double)union, ex.PatchSimilarity.LastOrDefault()));
+            if (ex.Scale == s0 && ex.Method == "CutDiffusion") simWith = ex.PatchSimilarity;
+            if (ex.Scale == s0 && ex.Method == "Cut, no interaction") simWithout = ex.PatchSimilarity;
+        }
+        var res = new CutResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, world.Detector, world.Feature,
+            world.DetectorPixelAccuracy, world.DetectorCountExact, prompts, bench.Metrics, bench.Images, formulas.ToArray(), vbRows.ToArray(),
+            structure.ToArray(), simWith, simWithout, []) { Examples = bench.Examples };
+        res = res with { Claims = CutClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
+        WriteAll(res, outDir);
+        return res;
+    }
+
+    public static void WriteAll(CutResults res, string outDir)
+    {
+        Directory.CreateDirectory(outDir);
+        AtomicFile.WriteJson(Path.Combine(outDir, "results.json"), res, indented: false);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), CutClaims.Markdown(res));
+        CutReport.Build(res).Save(Path.Combine(outDir, "report.html"));
+    }
+}
