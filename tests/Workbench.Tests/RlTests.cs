@@ -78,6 +78,17 @@ public class RlTests
         Assert.Contains("dragons", e.Message);
     }
 
+    [Fact]
+    public void Supervised_batches_put_the_loss_on_the_target_tokens_only()
+    {
+        var b = SupervisedBatch.Build([([1, 5, 6], [7, 2]), ([1, 8], [9, 9, 2])], 0);
+        Assert.Equal(5, b.Length);
+        Assert.Equal(new long[] { 1, 5, 6, 7, 2, 1, 8, 9, 9, 2 }, b.Ids);
+        Assert.Equal(new long[] { 5, 6, 7, 2, 0, 8, 9, 9, 2, 0 }, b.Targets);
+        // position t predicts token t+1: the loss counts where t+1 is inside the target
+        Assert.Equal(new float[] { 0, 0, 1, 1, 0, 0, 1, 1, 1, 0 }, b.LossMask);
+    }
+
     // ---------------------------------------------------------------- advantages, losses, GAE
 
     [Fact]

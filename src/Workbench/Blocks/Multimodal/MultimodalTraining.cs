@@ -96,21 +96,11 @@ public static class MultimodalTraining
                     var target = tok.Encode(s.Answer).Append(tok.EosId).ToArray();
                     return (Prompt: textOnly ? [.. model.SystemIds, .. prompt] : prompt, Target: target);
                 }).ToArray();
-                int len = seqs.Max(q => q.Prompt.Length + q.Target.Length);
-                var ids = new long[rows.Length * len]; var tgt = new long[rows.Length * len]; var lm = new float[rows.Length * len];
-                for (int i = 0; i < rows.Length; i++)
-                {
-                    var full = seqs[i].Prompt.Concat(seqs[i].Target).ToArray();
-                    for (int t = 0; t < len; t++)
-                    {
-                        ids[i * len + t] = t < full.Length ? full[t] : tok.PadId;
-                        tgt[i * len + t] = t + 1 < full.Length ? full[t + 1] : tok.PadId;
-                        lm[i * len + t] = t + 1 >= seqs[i].Prompt.Length && t + 1 < full.Length ? 1 : 0;
-                    }
-                }
-                var x = torch.tensor(ids, [rows.Length, len]).to(dev);
-                var y = torch.tensor(tgt, [rows.Length, len]).to(dev);
-                var m = torch.tensor(lm, [rows.Length, len]).to(dev);
+                var sb = SupervisedBatch.Build(seqs, tok.PadId);
+                int len = sb.Length;
+                var x = torch.tensor(sb.Ids, [rows.Length, len]).to(dev);
+                var y = torch.tensor(sb.Targets, [rows.Length, len]).to(dev);
+                var m = torch.tensor(sb.LossMask, [rows.Length, len]).to(dev);
                 Tensor logits;
                 if (textOnly) logits = model.lm.Forward(x);
                 else

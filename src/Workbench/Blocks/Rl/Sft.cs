@@ -73,22 +73,10 @@ public static class Sft
                 for (int s = 0; s < order.Length; s += cfg.Batch, step++)
                 {
                     using var scope = torch.NewDisposeScope();
-                    var rows = order.Skip(s).Take(cfg.Batch).Select(i => seqs[i]).ToArray();
-                    int len = rows.Max(r => r.Prompt.Length + r.Target.Length);
-                    var ids = new long[rows.Length * len]; var tgt = new long[rows.Length * len]; var lm = new float[rows.Length * len];
-                    for (int i = 0; i < rows.Length; i++)
-                    {
-                        var full = rows[i].Prompt.Concat(rows[i].Target).ToArray();
-                        for (int t = 0; t < len; t++)
-                        {
-                            ids[i * len + t] = t < full.Length ? full[t] : tok.PadId;
-                            tgt[i * len + t] = t + 1 < full.Length ? full[t + 1] : tok.PadId;
-                            lm[i * len + t] = t + 1 >= rows[i].Prompt.Length && t + 1 < full.Length ? 1 : 0;
-                        }
-                    }
-                    var x = torch.tensor(ids, [rows.Length, len]).to(device);
-                    var y = torch.tensor(tgt, [rows.Length, len]).to(device);
-                    var m = torch.tensor(lm, [rows.Length, len]).to(device);
+                    var sb = SupervisedBatch.Build(order.Skip(s).Take(cfg.Batch).Select(i => seqs[i]).ToArray(), tok.PadId);
+                    var x = torch.tensor(sb.Ids, [sb.Rows, sb.Length]).to(device);
+                    var y = torch.tensor(sb.Targets, [sb.Rows, sb.Length]).to(device);
+                    var m = torch.tensor(sb.LossMask, [sb.Rows, sb.Length]).to(device);
                     var logp = LmUtil.TokenLogProbs(model.Forward(x), y);
                     var loss = -(logp * m).sum() / m.sum();
                     opt.Lr = LearningRate(cfg.Lr, step, warm, total);
