@@ -63,7 +63,7 @@ public sealed record RemaxConfig(
 
     public static RemaxConfig Gpu { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 256, Layers: 6, Heads: 4, MaxSeq: 160),
-        new SftConfig(Examples: 20_000, Epochs: 3, Batch: 64, Lr: 1e-3),
+        Cppo.CppoConfig.GpuSft,
         [new("ReMax", RlMethod.ReMax), new("ReMax code mode (γ=0.99)", RlMethod.ReMax, 0.99), new("REINFORCE (b=0)", RlMethod.Reinforce),
          new("RLOO K=2", RlMethod.Rloo), new("PPO", RlMethod.Ppo)],
         MemoryModel: new TinyLmConfig(Vocab: 0, Dim: 512, Layers: 8, Heads: 8, MaxSeq: 256), MemoryBatches: [64, 256, 512],
