@@ -89,6 +89,26 @@ public class RlTests
         Assert.Equal(new float[] { 0, 0, 1, 1, 0, 0, 1, 1, 1, 0 }, b.LossMask);
     }
 
+    /// <summary>The Gpu presets cannot run here: check on CPU that their longest sequences fit the model (a failure on the
+    /// H100 would waste device time).</summary>
+    [Fact]
+    public void Gpu_preset_sequences_fit_the_models_context()
+    {
+        var tok = WordTokenizer.ForArithWord();
+        var c = CppoConfig.Gpu.Validate();
+        int sft = ArithWord.Generate(9, "fit-sft", 20_000, c.Sft.MinOps, c.Sft.MaxOps).Max(p => tok.EncodePrompt(p.Question).Length + tok.Encode(p.Target).Length + 1);
+        Assert.True(sft <= c.Model.MaxSeq, $"SFT sequence of {sft} tokens > MaxSeq {c.Model.MaxSeq}");
+        var rl = ArithWord.Generate(9, "fit-rl", 20_000, c.RlMinOps, Math.Max(c.RlMaxOps, c.EvalOps));
+        int prompt = rl.Max(p => tok.EncodePrompt(p.Question).Length), target = rl.Max(p => tok.Encode(p.Target).Length + 1);
+        Assert.True(prompt + c.MaxNewTokens <= c.Model.MaxSeq, $"prompt {prompt} + {c.MaxNewTokens} new tokens > MaxSeq {c.Model.MaxSeq}");
+        Assert.True(target <= c.MaxNewTokens, $"a {target}-token answer does not fit in {c.MaxNewTokens} new tokens");
+        var r = RemaxConfig.Gpu.Validate();
+        Assert.True(prompt + r.MaxNewTokens <= r.Model.MaxSeq);
+        Assert.Equal(c.Sft, r.Sft);                      // one cached warm start serves both papers
+        Assert.Equal(c.Model, r.Model);
+        Assert.True(16 + r.MemoryTokens <= r.MemoryModelOrDefault.MaxSeq);
+    }
+
     // ---------------------------------------------------------------- advantages, losses, GAE
 
     [Fact]
