@@ -164,19 +164,14 @@ public sealed class TinyLm : Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        int d = Config.Dim, h = Config.Heads, hd = Config.HeadDim;
+        int hd = Config.HeadDim;
         if (i < 0 || i >= blocks.Count) throw new ArgumentOutOfRangeException(nameof(i), $"RunLayer: layer {i} is outside 0..{blocks.Count - 1}.");
         CheckBt(positions, "positions", b, t, ScalarType.Int64);
         if ((pastK is null) != (pastV is null)) throw new ArgumentException("RunLayer: give both pastK and pastV or neither.");
         var flat = positions.reshape(-1);
         var cos = rope_cos.index_select(0, flat).view(b, t, 1, 1, hd);
         var sin = rope_sin.index_select(0, flat).view(b, t, 1, 1, hd);
-        var blk = blocks[i];
-        var qkv = functional.linear(LmOps.RmsNorm(x, blk.attn_norm, Config.NormEps), blk.wqkv).view(b, t, 3, h, hd);
-        var qk = LmOps.ApplyRope(qkv.narrow(2, 0, 2), cos, sin);                       // (B, T, 2, H, hd)
-        var q = qk.select(2, 0).transpose(1, 2);                                        // (B, H, T, hd)
-        var k = qk.select(2, 1).transpose(1, 2);
-        var v = qkv.select(2, 2).transpose(1, 2);
+        var (q, k, v) = Qkv(i, x, cos, sin);
         if (pastK is not null) { k = torch.cat([pastK, k], 2); v = torch.cat([pastV!, v], 2); }   // (B, H, P+T, hd)
         long p = k.shape[2] - t;
         if (allowed is null && p > 0 && t > 1) allowed = LmOps.Allowed(torch.ones(1, p + t, dtype: ScalarType.Bool, device: x.device), null, p, t);
@@ -190,7 +185,26 @@ public sealed class TinyLm : Module<Tensor, Tensor>
             w = (mask is null ? s : s.masked_fill(mask.logical_not(), double.NegativeInfinity)).softmax(-1);
             o = w.matmul(v);
         }
-        var a = functional.linear(o.transpose(1, 2).reshape(b, t, d), blk.wo);         // (B, T, d)
+        x = Finish(i, x, o);
+        return new LayerStep(x.MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope(), w?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Block i's pre-norm QKV projection with RoPE on Q and K: each [B,H,T,hd] (every forward path shares it).</summary>
+    (Tensor Q, Tensor K, Tensor V) Qkv(int i, Tensor x, Tensor cos, Tensor sin)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var blk = blocks[i];
+        var qkv = functional.linear(LmOps.RmsNorm(x, blk.attn_norm, Config.NormEps), blk.wqkv).view(b, t, 3, Config.Heads, Config.HeadDim);
+        var qk = LmOps.ApplyRope(qkv.narrow(2, 0, 2), cos, sin);                       // (B, T, 2, H, hd)
+        return (qk.select(2, 0).transpose(1, 2), qk.select(2, 1).transpose(1, 2), qkv.select(2, 2).transpose(1, 2));
+    }
+
+    /// <summary>The rest of block i after attention o [B,H,T,hd]: output projection and residual, then the SwiGLU MLP
+    /// (silu(xW_g) ⊙ xW_u) and residual, calling the <see cref="Hook"/> at each site.</summary>
+    Tensor Finish(int i, Tensor x, Tensor o)
+    {
+        var blk = blocks[i];
+        var a = functional.linear(o.transpose(1, 2).reshape(x.shape[0], x.shape[1], Config.Dim), blk.wo);   // (B, T, d)
         Hook?.Invoke(i, "attn_out", a);
         x = x + a;
         var gu = functional.linear(LmOps.RmsNorm(x, blk.mlp_norm, Config.NormEps), blk.w_gate_up).chunk(2, -1);
@@ -198,7 +212,7 @@ public sealed class TinyLm : Module<Tensor, Tensor>
         Hook?.Invoke(i, "mlp_out", m);
         x = x + m;
         Hook?.Invoke(i, "block_out", x);
-        return new LayerStep(x.MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope(), w?.MoveToOuterDisposeScope());
+        return x;
     }
 
     /// <summary>The final RMSNorm (what <see cref="Trunk"/> applies after the last block).</summary>
@@ -224,7 +238,7 @@ public sealed class TinyLm : Module<Tensor, Tensor>
     Tensor Core(Tensor x, Tensor? keyMask, Tensor? positions, KvCache? cache, Tensor? newKeyMask, List<Tensor>? hidden, List<Tensor>? attn)
     {
         long b = x.shape[0], t = x.shape[1];
-        int d = Config.Dim, h = Config.Heads, hd = Config.HeadDim;
+        int hd = Config.HeadDim;
         CheckBt(keyMask, "keyMask", b, t, ScalarType.Bool);
         CheckBt(newKeyMask, "newKeyMask", b, t, ScalarType.Bool);
         CheckBt(positions, "positions", b, t, ScalarType.Int64);
@@ -265,12 +279,7 @@ public sealed class TinyLm : Module<Tensor, Tensor>
         hidden?.Add(x);
         for (int i = 0; i < blocks.Count; i++)
         {
-            var blk = blocks[i];
-            var qkv = functional.linear(LmOps.RmsNorm(x, blk.attn_norm, Config.NormEps), blk.wqkv).view(b, t, 3, h, hd);
-            var qk = LmOps.ApplyRope(qkv.narrow(2, 0, 2), cos, sin);                       // (B, T, 2, H, hd)
-            var q = qk.select(2, 0).transpose(1, 2);                                        // (B, H, T, hd)
-            var k = qk.select(2, 1).transpose(1, 2);
-            var v = qkv.select(2, 2).transpose(1, 2);
+            var (q, k, v) = Qkv(i, x, cos, sin);
             if (cache is not null) (k, v) = cache.Write(i, k, v);                          // (B, H, S, hd)
             Tensor o;
             if (attn is null)
@@ -282,14 +291,7 @@ public sealed class TinyLm : Module<Tensor, Tensor>
                 attn.Add(w);
                 o = w.matmul(v);
             }
-            var a = functional.linear(o.transpose(1, 2).reshape(b, t, d), blk.wo);         // (B, T, d)
-            Hook?.Invoke(i, "attn_out", a);
-            x = x + a;
-            var gu = functional.linear(LmOps.RmsNorm(x, blk.mlp_norm, Config.NormEps), blk.w_gate_up).chunk(2, -1);
-            var m = functional.linear(functional.silu(gu[0]) * gu[1], blk.w_down);         // SwiGLU: silu(xW_g) ⊙ xW_u
-            Hook?.Invoke(i, "mlp_out", m);
-            x = x + m;
-            Hook?.Invoke(i, "block_out", x);
+            x = Finish(i, x, o);
             hidden?.Add(x);
         }
         cache?.Advance(t);
