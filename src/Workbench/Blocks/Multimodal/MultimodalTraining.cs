@@ -111,10 +111,10 @@ public static class MultimodalTraining
                 }
                 var logp = LmUtil.TokenLogProbs(logits, y);
                 var loss = -(logp * m).sum() / m.sum();
-                opt.Lr = Sft.LearningRate(cfg.Lr, step, cfg.WarmupSteps, cfg.Steps);
+                opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, cfg.WarmupSteps, cfg.Steps);
                 flat.ZeroGrad();
                 loss.backward();
-                Sft.ClipGradNorm(flat, 1.0);
+                flat.ClipGradNorm(1.0);
                 opt.Step();
                 if (step % 10 == 0 || step == cfg.Steps - 1) losses.Add(loss.ToDouble());
                 tick.Tick($"loss {losses[^1]:F3}");

@@ -63,6 +63,15 @@ public sealed class FlatParameters : IDisposable
 
     public void ZeroGrad() => Grad.zero_();
 
+    /// <summary>Scales the flat gradient so its global L2 norm is at most <paramref name="maxNorm"/> (one norm over every
+    /// parameter, as torch's clip_grad_norm_), without reading the norm back to the host (that would synchronise the device
+    /// every step).</summary>
+    public void ClipGradNorm(double maxNorm)
+    {
+        using var scope = torch.NewDisposeScope();
+        Grad.mul_((maxNorm / (Grad.norm() + 1e-6)).clamp_max(1.0));
+    }
+
     public void Dispose() { Data.Dispose(); Grad.Dispose(); }
 }
 

@@ -79,10 +79,10 @@ public static class Sft
                     var m = torch.tensor(sb.LossMask, [sb.Rows, sb.Length]).to(device);
                     var logp = LmUtil.TokenLogProbs(model.Forward(x), y);
                     var loss = -(logp * m).sum() / m.sum();
-                    opt.Lr = LearningRate(cfg.Lr, step, warm, total);
+                    opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, total);
                     flat.ZeroGrad();
                     loss.backward();
-                    ClipGradNorm(flat, 1.0);
+                    flat.ClipGradNorm(1.0);
                     opt.Step();
                     if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());
                     tick.Tick($"loss {losses[^1]:F3}");
@@ -92,20 +92,4 @@ public static class Sft
         return new SftResult(losses.ToArray(), total, sw.Elapsed.TotalSeconds, false, "");
     }
 
-    /// <summary>Linear warm-up to <paramref name="lr"/> over <paramref name="warm"/> steps, then cosine to 10%.</summary>
-    public static double LearningRate(double lr, int step, int warm, int total)
-    {
-        if (step < warm) return lr * (step + 1) / warm;
-        double p = total <= warm ? 1 : (step - warm) / (double)Math.Max(1, total - warm);
-        return lr * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * p)));
-    }
-
-    /// <summary>Scales the flat gradient so its global L2 norm is at most <paramref name="maxNorm"/>, without reading the norm
-    /// back to the host (that would synchronise the device every step).</summary>
-    public static void ClipGradNorm(FlatParameters flat, double maxNorm)
-    {
-        using var scope = torch.NewDisposeScope();
-        var scale = (maxNorm / (flat.Grad.norm() + 1e-6)).clamp_max(1.0);
-        flat.Grad.mul_(scale);
-    }
 }

@@ -74,7 +74,7 @@ public sealed class CppoTrainer : IDisposable
                 var parts = Losses.Clipped(logp, oldLogp ?? logp.detach(), refLogp, advT, batch.Mask, cfg.Eps, cfg.Beta);
                 flat.ZeroGrad();
                 parts.Loss.backward();
-                Sft.ClipGradNorm(flat, 1.0);
+                flat.ClipGradNorm(1.0);
                 opt.Lr = cfg.Lr * Math.Min(1.0, (optimizerSteps + 1.0) / Math.Max(1, cfg.WarmupSteps));
                 opt.Step();
                 optimizerSteps++;

@@ -167,7 +167,7 @@ public sealed class RemaxTrainer : IDisposable
     {
         f.ZeroGrad();
         loss.backward();
-        Sft.ClipGradNorm(f, 1.0);
+        f.ClipGradNorm(1.0);
         o.Step();
     }
 
