@@ -302,7 +302,7 @@ public class RlTests
         foreach (var p in reference.parameters()) p.requires_grad = false;
         CppoRunResult RunOne(CppoRun run)
         {
-            using var policy = CppoExperiment.Copy(reference, 1);
+            using var policy = WarmStart.Copy(reference);
             using var t = new CppoTrainer(cfg, run, policy, reference, task, 1);
             return t.Run(train, eval, 1);
         }
@@ -330,7 +330,7 @@ public class RlTests
         foreach (var p in reference.parameters()) p.requires_grad = false;
         CppoStep One(CppoRun run, out double[] weights)
         {
-            using var policy = CppoExperiment.Copy(reference, 2);
+            using var policy = WarmStart.Copy(reference);
             using var t = new CppoTrainer(cfg, run, policy, reference, task, 2);
             var s = t.Step(0, qs);
             weights = policy.parameters().SelectMany(p => p.detach().to(torch.CPU).to_type(ScalarType.Float64).data<double>().ToArray()).ToArray();
@@ -341,7 +341,7 @@ public class RlTests
         Assert.Equal(a.Loss, b.Loss);
         Assert.Equal(wa, wb);                 // same gradients ⇒ same weights after μ steps
 
-        using var policy = CppoExperiment.Copy(reference, 2);
+        using var policy = WarmStart.Copy(reference);
         using var trainer = new CppoTrainer(cfg, new CppoRun("CPPO", 0.5), policy, reference, task, 2);
         trainer.Step(0, qs);                   // warm
         var live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
@@ -425,7 +425,7 @@ public class RlTests
         var qs = ArithWord.Generate(4, "t", 3, 1, 2);
         using var reference = TinyModel(task, 4);
         foreach (var p in reference.parameters()) p.requires_grad = false;
-        using var policy = CppoExperiment.Copy(reference, 4);
+        using var policy = WarmStart.Copy(reference);
         using var trainer = new RemaxTrainer(cfg, new RemaxRun("ReMax", RlMethod.ReMax), policy, reference, task, 4);
         // The greedy completions of the pre-update policy, scored independently.
         double[] expected;
@@ -438,8 +438,8 @@ public class RlTests
         long actor = policy.parameters().Sum(p => p.numel());
         Assert.Equal(actor, trainer.TrainableParameters);
 
-        using var policy2 = CppoExperiment.Copy(reference, 4);
-        using var criticTrunk = CppoExperiment.Copy(reference, 4);
+        using var policy2 = WarmStart.Copy(reference);
+        using var criticTrunk = WarmStart.Copy(reference);
         using var ppo = new RemaxTrainer(cfg, new RemaxRun("PPO", RlMethod.Ppo), policy2, reference, task, 4, criticTrunk);
         Assert.Equal(2 * actor + task.Tokenizer.VocabSize * 0 + 32 + 1, ppo.TrainableParameters);   // critic = actor trunk + a scalar head
         Assert.Equal(2 * ppo.TrainableParameters * 4, ppo.OptimizerStateBytes);

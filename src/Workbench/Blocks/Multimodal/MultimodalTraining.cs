@@ -2,7 +2,6 @@ using System.Diagnostics;
 using TorchSharp;
 using Workbench.Blocks.Lm;
 using Workbench.Blocks.Optim;
-using Workbench.Blocks.Rl;
 using Workbench.Data;
 using Workbench.Runtime;
 using static TorchSharp.torch;

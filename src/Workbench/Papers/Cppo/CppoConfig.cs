@@ -42,18 +42,9 @@ public sealed record CppoConfig(
 {
     public long[] SeedList => Seeds ?? [1];
 
-    /// <summary>The Test presets' warm start (shared by CPPO and ReMax, so the cache holds it once): 1–2-operation problems,
-    /// enough for a d = 64 model to write well-formed traces and get some answers right.</summary>
-    public static SftConfig TestSft { get; } = new(Examples: 4000, Epochs: 2, Batch: 32, Lr: 3e-3, MinOps: 1, MaxOps: 2);
-
-    /// <summary>The Gpu presets' warm start (shared by CPPO and ReMax through the cache): 100k 1–3-operation problems, 2 epochs at
-    /// batch 128. Calibrated on CPU: one epoch of 20k at batch 64 (313 steps) reached loss 0.37 with 100% well-formed traces but
-    /// wrong sums (accuracy 17% / 5% / 0.5% on 1- / 2- / 4-op problems), so the spec's 20k × 1–2 min is not enough here.</summary>
-    public static SftConfig GpuSft { get; } = new(Examples: 100_000, Epochs: 2, Batch: 128, Lr: 1e-3);
-
     public static CppoConfig Test { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 64, Layers: 2, Heads: 4, MaxSeq: 160),
-        TestSft,
+        SftConfig.Test,
         [new("GRPO", 0), new("CPPO P=0.5", 0.5)],
         TrainQuestions: 8, QuestionsPerStep: 4, G: 4, MaxNewTokens: 40, EvalQuestions: 32, EvalPoints: 1, Lr: 1e-4, WarmupSteps: 0,
         RlMinOps: 1, RlMaxOps: 2, EvalOps: 2,
@@ -61,7 +52,7 @@ public sealed record CppoConfig(
 
     public static CppoConfig Gpu { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 256, Layers: 6, Heads: 4, MaxSeq: 160),
-        GpuSft,
+        SftConfig.Gpu,
         [
             new("GRPO", 0),
             new("CPPO P=0.5", 0.5), new("CPPO P=0.75", 0.75), new("CPPO P=0.875", 0.875), new("CPPO P=0.9375", 0.9375),

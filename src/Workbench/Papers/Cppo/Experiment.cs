@@ -7,40 +7,10 @@ using Workbench.Runtime;
 
 namespace Workbench.Papers.Cppo;
 
-/// <summary>The shared start of every RL run: the task, the SFT warm start (cached) and the problem sets.</summary>
-public sealed record RlSetup(ArithTask Task, TinyLmConfig Model, SftResult Sft, EvalResult SftEval, ArithProblem[] Train, ArithProblem[] Eval, long Parameters);
-
 public static class CppoExperiment
 {
     public const string Slug = "cppo";
     public const string Title = "CPPO — Completion Pruning Policy Optimization on top of GRPO (arXiv 2503.22342)";
-
-    /// <summary>Builds (or loads) the warm-started policy and the problem sets for one seed.</summary>
-    public static (RlSetup Setup, TinyLm Sft) Prepare(TinyLmConfig model, SftConfig sft, int trainQuestions, int rlMinOps, int rlMaxOps,
-        int evalQuestions, int evalOps, int maxNewTokens, torch.Device device, long seed)
-    {
-        var task = ArithTask.Create();
-        var mc = (model with { Vocab = task.Tokenizer.VocabSize }).Validate();
-        Seeding.SeedAll(seed);
-        var lm = new TinyLm(mc, seed);
-        lm.to(device);
-        var s = Sft.TrainOrLoad(lm, task, sft, seed);
-        var train = ArithWord.Generate(seed, "rl-train", trainQuestions, rlMinOps, rlMaxOps);
-        var eval = ArithWord.Generate(seed, $"eval-{evalOps}ops", evalQuestions, evalOps, evalOps);
-        var e = task.Evaluate(lm, eval, maxNewTokens);
-        long n = lm.parameters().Sum(p => p.numel());
-        return (new RlSetup(task, mc, s, e, train, eval, n), lm);
-    }
-
-    /// <summary>A fresh trainable copy of the warm-started model.</summary>
-    public static TinyLm Copy(TinyLm source, long seed)
-    {
-        var m = new TinyLm(source.Config, seed);
-        m.to(source.parameters().First().device);
-        using (torch.no_grad())
-            foreach (var ((_, dst), (_, src)) in m.named_parameters().Zip(source.named_parameters())) dst.copy_(src);
-        return m;
-    }
 
     public static CppoResults Run(CppoConfig cfg, RuntimeInfo rt, string outDir, TextWriter? log = null)
     {
@@ -53,18 +23,18 @@ public static class CppoExperiment
         RlSetup? first = null;
         foreach (var seed in cfg.SeedList)
         {
-            var (setup, sft) = Prepare(cfg.Model, cfg.Sft, cfg.TrainQuestions, cfg.RlMinOps, cfg.RlMaxOps, cfg.EvalQuestions, cfg.EvalOps, cfg.MaxNewTokens, device, seed);
+            var (setup, sft) = WarmStart.Prepare(cfg.Model, cfg.Sft, cfg.TrainQuestions, cfg.RlMinOps, cfg.RlMaxOps, cfg.EvalQuestions, cfg.EvalOps, cfg.MaxNewTokens, device, seed);
             first ??= setup;
             log.WriteLine($"[cppo] seed {seed}: {setup.Parameters:N0} parameters; SFT {(setup.Sft.FromCache ? "from cache" : $"{setup.Sft.Seconds:F0} s")}; " +
                           $"greedy accuracy on {cfg.EvalOps}-op problems {setup.SftEval.Accuracy:P1}");
             foreach (var p in sft.parameters()) p.requires_grad = false;
             // Warm-up: one untimed step so the first timed run does not pay for kernel loading and allocator growth.
-            using (var warm = Copy(sft, seed))
+            using (var warm = WarmStart.Copy(sft))
             using (var t = new CppoTrainer(cfg, cfg.Runs[0], warm, sft, setup.Task, seed))
                 t.Step(0, setup.Train.Take(cfg.QuestionsPerStep).ToList());
             foreach (var run in cfg.Runs)
             {
-                using var policy = Copy(sft, seed);
+                using var policy = WarmStart.Copy(sft);
                 using var trainer = new CppoTrainer(cfg, run, policy, sft, setup.Task, seed);
                 var r = trainer.Run(setup.Train, setup.Eval, seed, detailSteps: 2);
                 runs.Add(r);

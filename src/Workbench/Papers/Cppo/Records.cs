@@ -15,9 +15,6 @@ public sealed record CppoStep(
     double Loss, double ClipFraction, double Kl,
     long GeneratedTokens, long TrainedTokens, Dictionary<string, double> PhaseSeconds, long? GpuMemoryBytes = null);
 
-/// <summary>Greedy accuracy on the held-out set after <paramref name="Step"/> steps and <paramref name="TrainSeconds"/> of training.</summary>
-public sealed record EvalPoint(int Step, double TrainSeconds, double Accuracy, double WellFormed);
-
 /// <summary>One run (GRPO or a CPPO setting) over one epoch of training questions.</summary>
 public sealed record CppoRunResult(
     string Name, double P, bool Allocation, string Metric, string Scope, int Multiplier, long Seed,

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Workbench.Blocks.Lm;
+using Workbench.Blocks.Rl;
 using Workbench.Data;
-using Workbench.Papers.Cppo;
 using Workbench.Runtime;
 
 namespace Workbench.Papers.Remax;
@@ -26,22 +26,22 @@ public static class RemaxExperiment
         var device = rt.TorchDevice;
         long seed = cfg.Seed;
         int trainCount = cfg.Steps * cfg.PromptsPerStep;
-        var (setup, sft) = CppoExperiment.Prepare(cfg.Model, cfg.Sft, trainCount, cfg.RlMinOps, cfg.RlMaxOps, cfg.EvalQuestions, cfg.EvalOps, cfg.MaxNewTokens, device, seed);
+        var (setup, sft) = WarmStart.Prepare(cfg.Model, cfg.Sft, trainCount, cfg.RlMinOps, cfg.RlMaxOps, cfg.EvalQuestions, cfg.EvalOps, cfg.MaxNewTokens, device, seed);
         log.WriteLine($"[remax] {setup.Parameters:N0} parameters; SFT {(setup.Sft.FromCache ? "from cache" : $"{setup.Sft.Seconds:F0} s")}; " +
                       $"greedy accuracy on {cfg.EvalOps}-op problems {setup.SftEval.Accuracy:P1}");
         foreach (var p in sft.parameters()) p.requires_grad = false;
 
         // Warm-up (untimed): one step of the first method.
-        using (var w = CppoExperiment.Copy(sft, seed))
-        using (var c = CppoExperiment.Copy(sft, seed))
+        using (var w = WarmStart.Copy(sft))
+        using (var c = WarmStart.Copy(sft))
         using (var t = new RemaxTrainer(cfg, new RemaxRun("warm-up", RlMethod.Ppo), w, sft, setup.Task, seed, c))
             t.Step(0, setup.Train.Take(cfg.PromptsPerStep).ToList());
 
         var runs = new List<RemaxRunResult>();
         foreach (var run in cfg.Runs)
         {
-            using var policy = CppoExperiment.Copy(sft, seed);
-            using var criticTrunk = run.Method == RlMethod.Ppo ? CppoExperiment.Copy(sft, seed) : null;
+            using var policy = WarmStart.Copy(sft);
+            using var criticTrunk = run.Method == RlMethod.Ppo ? WarmStart.Copy(sft) : null;
             using var trainer = new RemaxTrainer(cfg, run, policy, sft, setup.Task, seed, criticTrunk);
             var r = trainer.Run(setup.Train, setup.Eval);
             runs.Add(r);
@@ -52,7 +52,7 @@ public static class RemaxExperiment
         var vPrompts = ArithWord.Generate(seed, "variance", cfg.VariancePrompts, cfg.RlMinOps, cfg.RlMaxOps);
         foreach (var shift in new[] { 0.0, cfg.VarianceShift })
         {
-            using var frozen = CppoExperiment.Copy(sft, seed);
+            using var frozen = WarmStart.Copy(sft);
             variance.AddRange(GradientVariance.Measure(frozen, setup.Task, vPrompts, cfg.VarianceDraws, cfg.MaxNewTokens, cfg.Temperature, cfg.TopP, shift, seed));
         }
         sft.Dispose();

@@ -1,5 +1,4 @@
 using Workbench.Blocks.Rl;
-using Workbench.Papers.Cppo;
 using Workbench.Runtime;
 
 namespace Workbench.Papers.Remax;

@@ -53,7 +53,7 @@ public sealed record RemaxConfig(
 {
     public static RemaxConfig Test { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 64, Layers: 2, Heads: 4, MaxSeq: 160),
-        Cppo.CppoConfig.TestSft,
+        SftConfig.Test,
         [new("ReMax", RlMethod.ReMax), new("PPO", RlMethod.Ppo)],
         Steps: 2, PromptsPerStep: 4, EvalQuestions: 32, EvalPoints: 1, Lr: 1e-4, CriticLr: 1e-4, MaxNewTokens: 40,
         RlMinOps: 1, RlMaxOps: 2, EvalOps: 2,
@@ -63,7 +63,7 @@ public sealed record RemaxConfig(
 
     public static RemaxConfig Gpu { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 256, Layers: 6, Heads: 4, MaxSeq: 160),
-        Cppo.CppoConfig.GpuSft,
+        SftConfig.Gpu,
         [new("ReMax", RlMethod.ReMax), new("ReMax code mode (γ=0.99)", RlMethod.ReMax, 0.99), new("REINFORCE (b=0)", RlMethod.Reinforce),
          new("RLOO K=2", RlMethod.Rloo), new("PPO", RlMethod.Ppo)],
         MemoryModel: new TinyLmConfig(Vocab: 0, Dim: 512, Layers: 8, Heads: 8, MaxSeq: 256), MemoryBatches: [64, 256, 512],

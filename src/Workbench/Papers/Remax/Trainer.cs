@@ -4,7 +4,6 @@ using Workbench.Blocks.Lm;
 using Workbench.Blocks.Optim;
 using Workbench.Blocks.Rl;
 using Workbench.Data;
-using Workbench.Papers.Cppo;
 using Workbench.Runtime;
 using static TorchSharp.torch;
 
