@@ -55,6 +55,11 @@ public static class GpuMemory
         return nvmlDeviceGetMemoryInfo(handle, out var m) == 0 ? (long)m.Used : null;
     }
 
+    /// <summary>This process's GPU memory in use (the device's when the driver does not list this PID); null when
+    /// <paramref name="device"/> is not CUDA or NVML is missing.</summary>
+    public static long? UsedBytes(TorchSharp.torch.Device device) =>
+        device.type == TorchSharp.DeviceType.CUDA ? ProcessUsedBytes() ?? DeviceUsedBytes() : null;
+
     /// <summary>Polls usage on a background thread (every ~2 ms) and keeps the peak until disposed.</summary>
     public sealed class PeakSampler : IDisposable
     {

@@ -87,7 +87,7 @@ public sealed class CppoTrainer : IDisposable
         foreach (var k in pr.Kept) keptMask[k] = true;
         return new CppoStep(index, questions.Count, g, adv.Length, pr.Kept.Length, scored.Rewards, adv, keptMask, pr.Threshold, pr.KeptPerGroup,
             scored.Rewards.Average(), scored.Accuracy, Advantages.ZeroVarianceFraction(scored.Rewards, g), loss, clip, kl,
-            rollout.CompletionTokens, batch.CompletionTokens, Timer.Snapshot(), device.type == DeviceType.CUDA ? GpuMemory.ProcessUsedBytes() ?? GpuMemory.DeviceUsedBytes() : null);
+            rollout.CompletionTokens, batch.CompletionTokens, Timer.Snapshot(), GpuMemory.UsedBytes(device));
     }
 
     /// <summary>One epoch over <paramref name="train"/> with greedy evaluations on <paramref name="eval"/> (not timed).</summary>

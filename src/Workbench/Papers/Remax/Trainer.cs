@@ -159,7 +159,7 @@ public sealed class RemaxTrainer : IDisposable
         }
         oldLogp.Dispose(); refLogp.Dispose(); oldValues?.Dispose();
         return new RemaxStep(index, scored.Rewards, baseline, delta, scored.Rewards.Average(), scored.Accuracy, loss, kl, ev, tokens, Timer.Snapshot(),
-            device.type == DeviceType.CUDA ? GpuMemory.ProcessUsedBytes() ?? GpuMemory.DeviceUsedBytes() : null);
+            GpuMemory.UsedBytes(device));
     }
 
     static void Update(FlatParameters f, FlatAdamW o, Tensor loss)
