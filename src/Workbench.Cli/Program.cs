@@ -33,6 +33,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        TorchGuard.Install();
         try
         {
             if (args.Length == 0 || args[0] is "-h" or "--help" or "help") { Console.WriteLine(Usage); return args.Length == 0 ? 2 : 0; }
@@ -46,6 +47,7 @@ public static class Program
                 {
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
                     Console.WriteLine(rt);
+                    Console.WriteLine($"torch guard: {TorchGuard.Status}");
                     return 0;
                 }
                 case "reproduce":

@@ -37,6 +37,8 @@ public sealed partial class NotebookEngine
 
     public NotebookEngine(string? baseDirectory = null)
     {
+        // Before any cell can call TorchSharp: the kernel's and the runner's other threads allocate while cells run.
+        Workbench.Runtime.TorchGuard.Install();
         Formatters.Register();
         var refs = AppDomain.CurrentDomain.GetAssemblies()
             .Where(a => !a.IsDynamic && !string.IsNullOrEmpty(a.Location))

@@ -36,11 +36,15 @@ public static class GpuMemory
 
     public static bool Available => Init();
 
+    [ThreadStatic] static ProcessInfo[]? buffer;
+
     /// <summary>Bytes this process uses on GPU 0, or null when NVML is missing or does not list this PID.</summary>
     public static long? ProcessUsedBytes()
     {
         if (!Init()) return null;
-        var infos = new ProcessInfo[64];
+        // One buffer per thread: the peak sampler polls every 2 ms and must not make garbage (allocations on a second
+        // thread are what trigger collections during TorchSharp's native calls; see TorchGuard).
+        var infos = buffer ??= new ProcessInfo[64];
         uint count = (uint)infos.Length;
         if (nvmlDeviceGetComputeRunningProcesses_v3(handle, ref count, infos) != 0) return null;
         int pid = Environment.ProcessId;

@@ -85,7 +85,10 @@ public static class TorchRuntime
                         "libtorch loads once per process: start a new process with --device cuda.");
                 return current;
             }
+            TorchGuard.Install();
             current = Load(choice);
+            if (!TorchGuard.Active)
+                current = current with { Notes = [.. current.Notes, $"TorchSharp finalizer guard {TorchGuard.Status}: rare crashes ('toFloat', segfault) are possible when other threads allocate."] };
             return current;
         }
     }
