@@ -9,6 +9,11 @@ public sealed record DiffusionWorld(Denoiser Denoiser, Evaluators Evaluators, Tr
     double DetectorPixelAccuracy, double DetectorCountExact) : IDisposable
 {
     public void Dispose() { Denoiser.Model.Dispose(); Evaluators.Dispose(); }
+
+    /// <summary>One log line: the model's size, whether it came from the cache, and the evaluators' held-out quality.</summary>
+    public string Summary =>
+        $"TinyUNet {Unet.Parameters:N0} parameters ({(Unet.FromCache ? "from cache" : $"trained {Unet.Seconds:F1} s")}); " +
+        $"detector pixel accuracy {DetectorPixelAccuracy:P1}, exact counts {DetectorCountExact:P0}";
 }
 
 public static class DiffusionSetup

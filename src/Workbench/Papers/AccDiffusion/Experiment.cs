@@ -51,8 +51,7 @@ public static class AccExperiment
         var sw = Stopwatch.StartNew();
         using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
         var den = world.Denoiser;
-        log.WriteLine($"[accdiffusion] TinyUNet {world.Unet.Parameters:N0} parameters ({(world.Unet.FromCache ? "from cache" : $"trained {world.Unet.Seconds:F1} s")}); " +
-                      $"detector pixel accuracy {world.DetectorPixelAccuracy:P1}, exact counts {world.DetectorCountExact:P0}");
+        log.WriteLine($"[accdiffusion] {world.Summary}");
         var prompts = Bench.Prompts(cfg.Seed, cfg.Prompts);
         AccSteps.Run(den, prompts[0], 2, cfg.Sampler with { Steps = 1 }, cfg.Seed, new AccSettings());      // warm-up, untimed
         var trace = Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1";

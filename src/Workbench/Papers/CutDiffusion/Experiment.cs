@@ -65,8 +65,7 @@ public static class CutExperiment
         var sw = Stopwatch.StartNew();
         using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
         var den = world.Denoiser;
-        log.WriteLine($"[cutdiffusion] TinyUNet {world.Unet.Parameters:N0} parameters ({(world.Unet.FromCache ? "from cache" : $"trained {world.Unet.Seconds:F1} s")}); " +
-                      $"detector pixel accuracy {world.DetectorPixelAccuracy:P1}, exact counts {world.DetectorCountExact:P0}");
+        log.WriteLine($"[cutdiffusion] {world.Summary}");
         var prompts = Bench.Prompts(cfg.Seed, cfg.Prompts);
         // Warm-up (untimed): one tiny run so the first timed arm does not pay for kernel loading.
         CutSteps.Run(den, prompts[0], cfg.Scales[0], cfg.P, cfg.Sampler with { Steps = 2 }, cfg.Seed);
