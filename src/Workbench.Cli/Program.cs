@@ -33,7 +33,6 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        TorchGuard.Install();
         try
         {
             if (args.Length == 0 || args[0] is "-h" or "--help" or "help") { Console.WriteLine(Usage); return args.Length == 0 ? 2 : 0; }

@@ -31,7 +31,9 @@ public static class TorchGuard
 
     static readonly object Gate = new();
     static bool installed;
+    static string? guardPath;
     static IntPtr guardHandle;
+    static IntPtr? resolved;   // what every LibTorchSharp import gets, decided once: the guard, the real library, or Zero (default probing)
     static string status = "not installed";
 
     /// <summary>"active (...)" or why the guard is off.</summary>
@@ -55,12 +57,12 @@ public static class TorchGuard
             installed = true;
             if (Environment.GetEnvironmentVariable(Variable) == "0") { status = $"off ({Variable}=0)"; return; }
             if (!OperatingSystem.IsLinux()) { status = "off (Linux only)"; return; }
-            var path = FindLibrary();
-            if (path is null) { status = $"off ({LibraryName} was not built: the build needs a C compiler, cc)"; return; }
+            guardPath = FindLibrary();
+            if (guardPath is null) { status = $"off ({LibraryName} was not built: the build needs a C compiler, cc)"; return; }
             try
             {
                 NativeLibrary.SetDllImportResolver(typeof(torch).Assembly, Resolve);
-                status = $"installed ({path}); not yet loaded";
+                status = $"installed ({guardPath}); not yet loaded";
             }
             catch (InvalidOperationException e) { status = $"off (TorchSharp already has an import resolver: {e.Message})"; }
         }
@@ -76,30 +78,31 @@ public static class TorchGuard
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name != "LibTorchSharp") return IntPtr.Zero;
-        lock (Gate)
+        lock (Gate) return resolved ??= Load(name, assembly, searchPath);
+    }
+
+    /// <summary>Loads the guard over the real library; with the lock held, once.</summary>
+    static IntPtr Load(string name, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        // The real library first (default probing, or PyTorch's libtorch preloaded for CUDA), so that the guard's
+        // dependency on libLibTorchSharp.so binds to that same copy.
+        if (!NativeLibrary.TryLoad(name, assembly, searchPath, out var real)) { status = "off (libLibTorchSharp.so not found by default probing)"; return IntPtr.Zero; }
+        try
         {
-            if (guardHandle != IntPtr.Zero) return guardHandle;
-            // The real library first (default probing, or PyTorch's libtorch preloaded for CUDA), so that the guard's
-            // dependency on libLibTorchSharp.so binds to that same copy.
-            if (!NativeLibrary.TryLoad(name, assembly, searchPath, out var real)) { status = "off (libLibTorchSharp.so not found by default probing)"; return IntPtr.Zero; }
-            var path = FindLibrary()!;
-            try
+            var h = NativeLibrary.Load(guardPath!);
+            if (Init(h, DelaySeconds) != 1)
             {
-                var h = NativeLibrary.Load(path);
-                if (Init(h, DelaySeconds) != 1)
-                {
-                    status = "off (the guard did not find THSTorch_dispose_scalar / THSTensor_dispose in libLibTorchSharp.so)";
-                    return real;
-                }
-                guardHandle = h;
-                status = $"active (finalized Scalars and Tensors freed after {DelaySeconds} s; {path})";
-                return h;
-            }
-            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException)
-            {
-                status = $"off ({LibraryName} failed to load: {e.Message.Split('\n')[0]})";
+                status = "off (the guard did not find THSTorch_dispose_scalar / THSTensor_dispose in libLibTorchSharp.so)";
                 return real;
             }
+            guardHandle = h;
+            status = $"active (finalized Scalars and Tensors freed after {DelaySeconds} s; {guardPath})";
+            return h;
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException)
+        {
+            status = $"off ({LibraryName} failed to load: {e.Message.Split('\n')[0]})";
+            return real;
         }
     }
 

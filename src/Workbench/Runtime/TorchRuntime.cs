@@ -85,8 +85,7 @@ public static class TorchRuntime
                         "libtorch loads once per process: start a new process with --device cuda.");
                 return current;
             }
-            TorchGuard.Install();
-            current = Load(choice);
+            current = Load(choice);   // TorchGuard is already installed: the workbench's module initializer ran before this
             if (!TorchGuard.Active)
                 current = current with { Notes = [.. current.Notes, $"TorchSharp finalizer guard {TorchGuard.Status}: rare crashes ('toFloat', segfault) are possible when other threads allocate."] };
             return current;
