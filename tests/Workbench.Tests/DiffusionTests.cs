@@ -191,8 +191,8 @@ public class DiffusionTests
     public void CutDiffusion_evaluation_formula_matches_the_spec(int n, double p, int s, long expected)
     {
         Assert.Equal(expected, CutSteps.Evaluations(n, p, s, s));
-        Assert.Equal(new long[] { 450, 1250, 2450 }[s - 2], CutExperiment.MultiDiffusionEvaluations(n, s));
-        Assert.Equal(new long[] { 700, 2400, 5650 }[s - 2], CutExperiment.DemoFusionEvaluations(n, s));
+        Assert.Equal(new long[] { 450, 1250, 2450 }[s - 2], Samplers.MultiDiffusionEvaluations(n, s));
+        Assert.Equal(new long[] { 700, 2400, 5650 }[s - 2], DemoFusion.Evaluations(n, s));
     }
 
     [Fact]
@@ -217,8 +217,8 @@ public class DiffusionTests
         if (s == 2 && p == 0.5)
         {
             var st2 = st with { Steps = 2 };
-            Assert.Equal(CutExperiment.MultiDiffusionEvaluations(2, s), Samplers.MultiDiffusion(den, Prompt, s, st2, 1).Evals.Samples);
-            Assert.Equal(CutExperiment.DemoFusionEvaluations(2, s), DemoFusion.Run(den, Prompt, s, st2, 1).Evals.Samples);
+            Assert.Equal(Samplers.MultiDiffusionEvaluations(2, s), Samplers.MultiDiffusion(den, Prompt, s, st2, 1).Evals.Samples);
+            Assert.Equal(DemoFusion.Evaluations(2, s), DemoFusion.Run(den, Prompt, s, st2, 1).Evals.Samples);
             var d = Samplers.Direct(den, Prompt, s, st2, 1);
             Assert.Equal(2, d.Evals.Samples); Assert.Equal(2.0 * s * s, d.Evals.BaseEquivalents);
         }
@@ -395,11 +395,11 @@ public class AccDiffusionTests
         var prompt = ShapeScenes.PromptOf([4, 9], 1);
         var st = new SamplerSettings(Steps: 3, ViewBatch: 8);
         var acc = Workbench.Papers.AccDiffusion.AccSteps.Run(den, prompt, 2, st, 5, new Workbench.Papers.AccDiffusion.AccSettings());
-        Assert.Equal(Workbench.Papers.CutDiffusion.CutExperiment.DemoFusionEvaluations(3, 2), acc.Evals.Samples);
+        Assert.Equal(DemoFusion.Evaluations(3, 2), acc.Evals.Samples);
         Assert.Single(acc.Prompts);
         Assert.Equal(9, acc.Prompts[0].Prompts.Length);
         var acc3 = Workbench.Papers.AccDiffusion.AccSteps.Run(den, prompt, 3, st with { Steps = 2 }, 5, new Workbench.Papers.AccDiffusion.AccSettings());
-        Assert.Equal(Workbench.Papers.CutDiffusion.CutExperiment.DemoFusionEvaluations(2, 3), acc3.Evals.Samples);   // scales 2 and 3
+        Assert.Equal(DemoFusion.Evaluations(2, 3), acc3.Evals.Samples);   // scales 2 and 3
         Assert.Equal(new[] { 9, 25 }, acc3.Prompts.Select(p => p.Prompts.Length).ToArray());
         Assert.Equal(48, acc3.Image.H);
         Assert.False(acc3.Image.Data.Any(float.IsNaN));
@@ -496,7 +496,7 @@ public class DiffusionGpuShapeTests
             Assert.Equal(32 * s, cut.Image.H);
         }
         var v2 = Workbench.Papers.AccDiffusionV2.V2Steps.Run(den, prompt, 2, st, 1, new Workbench.Papers.AccDiffusion.AccSettings(), net, 0.6, 0.3);
-        Assert.Equal(CutExperiment.DemoFusionEvaluations(1, 2), v2.Evals.Samples);
+        Assert.Equal(DemoFusion.Evaluations(1, 2), v2.Evals.Samples);
         Assert.Equal(16, v2.Masks[0].Map.GetLength(0));                                    // maps from the 16×16 level
         Assert.Equal(64, v2.Image.H);
         Assert.False(v2.Image.Data.Any(float.IsNaN));

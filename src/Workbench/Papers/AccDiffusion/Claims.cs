@@ -1,7 +1,6 @@
 using System.Globalization;
 using Workbench.Blocks.Diffusion.HighRes;
 using Workbench.Claims;
-using Workbench.Papers.CutDiffusion;
 
 namespace Workbench.Papers.AccDiffusion;
 
@@ -72,7 +71,7 @@ public static class AccClaims
               pixel detector held-out pixel accuracy {100 * r.DetectorPixelAccuracy:F1}%, scenes counted exactly {100 * r.DetectorCountExact:F0}%
             - Sampling: DDIM η = {r.Config.Sampler.Eta}, N = {r.Config.Sampler.Steps}, guidance {r.Config.Sampler.Guidance}, c = {r.Config.C}, view batch {r.Config.Sampler.ViewBatch}
             """;
-        var footer = "## Methods\n\n" + BenchViews.MetricsTable(r.Metrics).ToMarkdown() + "\n## Evaluation counts\n\n" + CutClaims.FormulaTable(r.Formulas).ToMarkdown();
+        var footer = "## Methods\n\n" + BenchViews.MetricsTable(r.Metrics).ToMarkdown() + "\n## Evaluation counts\n\n" + BenchViews.FormulaTable(r.Formulas).ToMarkdown();
         return ClaimsTable.ToMarkdown("AccDiffusion", r.Claims, pre, footer);
     }
 }

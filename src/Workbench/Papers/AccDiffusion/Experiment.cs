@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Workbench.Blocks.Diffusion;
 using Workbench.Blocks.Diffusion.HighRes;
-using Workbench.Papers.CutDiffusion;
 using Workbench.Runtime;
 
 namespace Workbench.Papers.AccDiffusion;
@@ -60,8 +59,8 @@ public static class AccExperiment
         var formulas = bench.Metrics.Select(m => m.Arm switch
         {
             "Direct" => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, n),
-            "MultiDiffusion" => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, CutExperiment.MultiDiffusionEvaluations(n, m.Scale)),
-            _ => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, CutExperiment.DemoFusionEvaluations(n, m.Scale)),
+            "MultiDiffusion" => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, Samplers.MultiDiffusionEvaluations(n, m.Scale)),
+            _ => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, DemoFusion.Evaluations(n, m.Scale)),
         }).ToArray();
         var res = new AccResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, world.Detector, world.Feature,
             world.DetectorPixelAccuracy, world.DetectorCountExact, prompts, bench.Metrics, bench.Images, formulas, []) { Examples = bench.Examples };

@@ -6,7 +6,6 @@ using Workbench.Blocks.Diffusion.HighRes;
 using Workbench.Claims;
 using Workbench.Display;
 using Workbench.Papers.AccDiffusion;
-using Workbench.Papers.CutDiffusion;
 using Workbench.Runtime;
 
 namespace Workbench.Papers.AccDiffusionV2;
@@ -67,7 +66,7 @@ public static class V2Experiment
             });
         var rows = dist.Select(kv => new DistortionRow(kv.Key.Item1, kv.Key.Item2, Mean(kv.Value.Select(d => d.ObjectIoU)), Mean(kv.Value.Select(d => d.BoundaryF1)), kv.Value.Count)).ToArray();
         int n = cfg.Sampler.Steps;
-        var formulas = bench.Metrics.Select(m => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, CutExperiment.DemoFusionEvaluations(n, m.Scale))).ToArray();
+        var formulas = bench.Metrics.Select(m => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, DemoFusion.Evaluations(n, m.Scale))).ToArray();
         var res = new V2Results(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, ctr, world.DetectorPixelAccuracy, prompts, bench.Metrics, bench.Images,
             rows, formulas, []) { Examples = bench.Examples };
         res = res with { Claims = Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };

@@ -10,11 +10,6 @@ public static class CutClaims
     static string F(double v, string f = "F2") => v.ToString(f, CultureInfo.InvariantCulture);
     static string Mb(long? b) => BenchViews.Mb(b);
 
-    public static Table MetricsTable(IEnumerable<ArmMetrics> ms) => BenchViews.MetricsTable(ms);
-
-    public static Table FormulaTable(IEnumerable<FormulaCheck> fs) => new(["method", "scale", "N", "measured", "formula", "match"],
-        fs.Select(f => new[] { f.Method, $"{f.Scale}×", f.Steps.ToString(), f.Measured.ToString(), f.Formula.ToString(), f.Measured == f.Formula ? "yes" : "NO" }).ToList());
-
     public static Table ViewBatchTable(IEnumerable<ViewBatchRow> rows) => new(["method", "scale", "view batch", "seconds", "peak memory", "max |Δ| vs first"],
         rows.Select(r => new[] { r.Method, $"{r.Scale}×", r.ViewBatch.ToString(), F(r.Seconds, "F3"), Mb(r.PeakBytes), r.MaxAbsDiff.ToString("G3", CultureInfo.InvariantCulture) }).ToList());
 
@@ -98,7 +93,7 @@ public static class CutClaims
               pixel detector held-out pixel accuracy {100 * r.DetectorPixelAccuracy:F1}%, scenes counted exactly {100 * r.DetectorCountExact:F0}%
             - Sampling: DDIM η = {r.Config.Sampler.Eta}, N = {r.Config.Sampler.Steps}, guidance {r.Config.Sampler.Guidance}, p = {r.Config.P}, view batch {r.Config.Sampler.ViewBatch}
             """;
-        var footer = "## Methods\n\n" + MetricsTable(r.Metrics).ToMarkdown() + "\n## Evaluation counts\n\n" + FormulaTable(r.Formulas).ToMarkdown() +
+        var footer = "## Methods\n\n" + BenchViews.MetricsTable(r.Metrics).ToMarkdown() + "\n## Evaluation counts\n\n" + BenchViews.FormulaTable(r.Formulas).ToMarkdown() +
                      "\n## View batch\n\n" + ViewBatchTable(r.ViewBatches).ToMarkdown();
         return ClaimsTable.ToMarkdown("CutDiffusion", r.Claims, pre, footer);
     }

@@ -6,9 +6,6 @@ using Workbench.Runtime;
 
 namespace Workbench.Papers.CutDiffusion;
 
-/// <summary>A measured evaluation count beside the spec's closed form.</summary>
-public sealed record FormulaCheck(string Method, int Scale, int Steps, long Measured, long Formula);
-
 /// <summary>One method at one view batch size: time, peak memory, and max |Δ| of the image against the first batch size.</summary>
 public sealed record ViewBatchRow(string Method, int Scale, int ViewBatch, double Seconds, long? PeakBytes, string PeakSource, double MaxAbsDiff);
 
@@ -30,12 +27,6 @@ public static class CutExperiment
 {
     public const string Slug = "cutdiffusion";
     public const string Title = "CutDiffusion — a simple, fast, cheap and strong diffusion extrapolation method (arXiv 2404.15141)";
-
-    /// <summary>MultiDiffusion's count (stride r/2): N·(2s − 1)².</summary>
-    public static long MultiDiffusionEvaluations(int n, int s) => (long)n * (2 * s - 1) * (2 * s - 1);
-
-    /// <summary>DemoFusion / AccDiffusion: N·[1 + Σ_{m=2..s}((2m − 1)² + m²)].</summary>
-    public static long DemoFusionEvaluations(int n, int s) => n * (1 + Enumerable.Range(2, Math.Max(0, s - 1)).Sum(m => (long)(2 * m - 1) * (2 * m - 1) + m * m));
 
     /// <summary>The arms of the benchmark for a config.</summary>
     public static BenchArm[] Arms(CutConfig cfg)
@@ -78,8 +69,8 @@ public static class CutExperiment
             {
                 "CutDiffusion" or "Cut, no interaction" => CutSteps.Evaluations(n, cfg.P, m.Scale, m.Scale),
                 var a when a.StartsWith("Cut p=") => CutSteps.Evaluations(n, double.Parse(a[6..], System.Globalization.CultureInfo.InvariantCulture), m.Scale, m.Scale),
-                "MultiDiffusion" => MultiDiffusionEvaluations(n, m.Scale),
-                "DemoFusion" => DemoFusionEvaluations(n, m.Scale),
+                "MultiDiffusion" => Samplers.MultiDiffusionEvaluations(n, m.Scale),
+                "DemoFusion" => DemoFusion.Evaluations(n, m.Scale),
                 "Direct" => n,
                 _ => null,
             };

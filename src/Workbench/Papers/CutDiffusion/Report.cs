@@ -49,10 +49,10 @@ public static class CutReport
                  "and refines with jittered overlapping windows (detail).");
         rep.Heading("Claims");
         rep.Table(ClaimsTable.ToTable(r.Claims));
-        rep.Table(CutClaims.MetricsTable(r.Metrics));
+        rep.Table(BenchViews.MetricsTable(r.Metrics));
         rep.Chart(BenchViews.CountError(r.Metrics));
         rep.Chart(BenchViews.Evaluations(r.Metrics)); rep.Chart(BenchViews.Seconds(r.Metrics));
-        rep.Table(CutClaims.FormulaTable(r.Formulas));
+        rep.Table(BenchViews.FormulaTable(r.Formulas));
         rep.Table(CutClaims.ViewBatchTable(r.ViewBatches));
         if (r.Examples.Length > 0)
         {

@@ -16,6 +16,9 @@ public sealed record ImageEval(string Arm, int Scale, int Prompt, string PromptT
 /// <summary>Means over prompts for one (arm, scale): CE, repetition and missing rates, FID_r (outputs area-downsampled to the
 /// base side vs base-side references of the same prompts), FID_c (random base-size crops vs crops of references rendered at
 /// the same side), exact sample-evaluations per image, time and peak memory.</summary>
+/// <summary>A measured evaluation count beside the spec's closed form.</summary>
+public sealed record FormulaCheck(string Method, int Scale, int Steps, long Measured, long Formula);
+
 public sealed record ArmMetrics(string Arm, int Scale, int Prompts, double Ce, double CeSd, double RepetitionRate, double MissingRate,
     double FidR, double FidC, long Samples, long Forwards, double BaseEquivalents, double Seconds, long? PeakBytes, string PeakSource);
 

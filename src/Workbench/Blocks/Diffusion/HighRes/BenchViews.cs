@@ -11,6 +11,10 @@ public static class BenchViews
     public static string Mb(long? b) => b is long x ? $"{x / 1048576.0:F0} MiB" : "n/a (CPU)";
 
     /// <summary>Per (arm, scale): CE ± sd, repetition, missing, FID_r, FID_c, evaluations, base-size equivalents, seconds, peak.</summary>
+    /// <summary>Measured evaluation counts beside their closed forms.</summary>
+    public static Table FormulaTable(IEnumerable<FormulaCheck> fs) => new(["method", "scale", "N", "measured", "formula", "match"],
+        fs.Select(f => new[] { f.Method, $"{f.Scale}×", f.Steps.ToString(), f.Measured.ToString(), f.Formula.ToString(), f.Measured == f.Formula ? "yes" : "NO" }).ToList());
+
     public static Table MetricsTable(IEnumerable<ArmMetrics> ms) => new(
         ["method", "scale", "prompts", "count error", "repetition", "missing", "FID_r", "FID_c", "evaluations", "base-size equiv.", "seconds", "peak memory"],
         ms.Select(m => new[] { m.Arm, $"{m.Scale}×", m.Prompts.ToString(), $"{F(m.Ce)} ± {F(m.CeSd)}", F(m.RepetitionRate), F(m.MissingRate),

@@ -35,6 +35,9 @@ public static class DemoFusion
 {
     static Device Dev(Denoiser d) => d.Model.parameters().First().device;
 
+    /// <summary>DemoFusion's (and AccDiffusion's) count of model evaluations: N·[1 + Σ_{m=2..s}((2m − 1)² + m²)].</summary>
+    public static long Evaluations(int n, int s) => n * (1 + Enumerable.Range(2, Math.Max(0, s - 1)).Sum(m => (long)(2 * m - 1) * (2 * m - 1) + m * m));
+
     /// <summary>Gaussian blur with kernel 2k − 1 and std σ (reflect padding), depthwise.</summary>
     public static Tensor Blur(Tensor z, int k, double sigma)
     {

@@ -115,6 +115,9 @@ public static class Samplers
         return (prev, x0, cnt);
     }
 
+    /// <summary>MultiDiffusion's count of model evaluations (stride r/2): N·(2s − 1)².</summary>
+    public static long MultiDiffusionEvaluations(int n, int s) => (long)n * (2 * s - 1) * (2 * s - 1);
+
     /// <summary>MultiDiffusion at s·r from pure noise: windows r×r, stride r/2, jitter J = (r − stride)/4 re-drawn each step
     /// (DemoFusion's local branch without the skip residual and global branch), full prompt.</summary>
     public static MultiDiffusionOutput MultiDiffusion(Denoiser den, long[] prompt, int s, SamplerSettings st, long seed, bool jitter = true)
