@@ -86,6 +86,30 @@ public class ParvtsTests
     }
 
     [Fact]
+    public void Attention_fusion_weight_of_a_prompt_does_not_depend_on_the_other_prompts_in_its_batch()
+    {
+        // Right-padding after a shorter prompt attends to the visual keys too; it must not count towards w_S.
+        using var scope = NewDisposeScope();
+        using var m = Model();
+        using var _ = no_grad();
+        var samples = SceneVqa.Generate(m.Config.Data, 7, "fusion-pad", 6);
+        using var batch = MultimodalTraining.PromptBatch(m, samples);
+        Assert.True(batch.TextLengths.Distinct().Count() > 1, "the batch needs prompts of different lengths (padding)");
+        Tensor Weights(VqaBatch b)
+        {
+            var (vis, sal) = m.EncodeImages(b.Images);
+            using var p = ParvtsSteps.Split(sal, 0.25);
+            return ParvtsSteps.Prefill(m, m.Embeds(vis, b.TextIds), b.LastOrig, p, new ParvtsOptions(R: 0.25, K: 2, Fusion: FusionRule.Attention)).SubjectWeight;
+        }
+        var together = Weights(batch).data<double>().ToArray();
+        for (int i = 0; i < samples.Length; i++)
+        {
+            using var one = MultimodalTraining.PromptBatch(m, [samples[i]]);
+            Assert.Equal(together[i], Weights(one).item<double>(), 10);
+        }
+    }
+
+    [Fact]
     public void MACs_formula_duplicates_the_shallow_layers_and_savings_fall_with_K()
     {
         int s = 10, nv = 144, ns = 16, t = 12, L = 8; long d = 256, mm = 704;

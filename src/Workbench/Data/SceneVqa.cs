@@ -252,8 +252,11 @@ public static class SceneVqa
     {
         var list = scenes.ToList();
         int h = cfg.Image;
-        var data = new float[list.Count * 3 * h * h];
-        for (int i = 0; i < list.Count; i++) Array.Copy(Render(list[i], cfg), 0, data, i * 3 * h * h, 3 * h * h);
+        int size = 3 * h * h;
+        var data = new float[(long)list.Count * size];
+        // Render is pure (a per-scene noise seed, read-only tables), so rendering in parallel gives the same bytes; evaluations
+        // re-render their sets for every batch, which single-threaded dominated VTW's GPU-preset time.
+        Parallel.For(0, list.Count, i => Array.Copy(Render(list[i], cfg), 0, data, (long)i * size, size));
         return torch.tensor(data, [list.Count, 3, h, h]);
     }
 

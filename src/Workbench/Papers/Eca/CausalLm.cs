@@ -82,7 +82,7 @@ public static class LmStep
                 var logits = model.forward(x);
                 var loss = functional.cross_entropy(logits.reshape(-1, chars.Length), y.flatten());
                 opt.zero_grad(); loss.backward(); opt.step();
-                losses[s] = loss.item<double>();
+                losses[s] = loss.ToDouble();        // item<double>() throws on a float32 loss
             }
             return (losses, sw.Elapsed.TotalSeconds);
         }

@@ -30,7 +30,7 @@ public static class EcaClaims
                 $"{F(OpCounts.RatioA(64, 64, 1))})"));
         bool exact = r.Exactness.All(x => x.MaxAbsError == 0);
         claims.Add(new Claim("Exact (not an approximation)", "exact arithmetic", "exact",
-            $"float64 small-integer inputs, {r.Exactness.Count} checks incl. sizes not divisible by 4",
+            $"float64 small-integer inputs, {r.Exactness.Count} checks" + (r.Exactness.Any(x => x.L % 4 != 0 || x.D % 4 != 0) ? " incl. sizes not divisible by 4" : ""),
             exact ? "max |ECA − reference| = 0 everywhere" : "errors: " + string.Join(", ", r.Exactness.Where(x => x.MaxAbsError != 0).Select(x => $"{x.Scheme} L={x.L} d={x.D}: {x.MaxAbsError:G3}")),
             exact ? Verdict.Reproduced : Verdict.NotReproduced));
         var a = r.Attention;
@@ -42,11 +42,19 @@ public static class EcaClaims
         var gpu = r.Runtime.IsCuda;
         var big8 = r.Timing.Where(t => t.L == r.Timing.Max(x => x.L)).ToList();
         string timing = big8.Count == 0 ? "—" : string.Join("; ", big8.Select(t => $"{t.Method} {F(t.Milliseconds, "F1")} ms"));
+        // Beating full matmul + tril is nearly free (ECA runs 34 of its 64 block GEMMs); the identities only pay for themselves
+        // if ECA (the faster of its depth-1 variants) also beats the blocked masked product, which skips the upper triangle too.
+        double Ms(string prefix) => big8.Where(t => t.Method.StartsWith(prefix)).Select(t => t.Milliseconds).DefaultIfEmpty(double.NaN).Min();
+        double eca = Ms("ECA depth 1"), full = Ms("full"), blocked = Ms("4×4 blocked");
+        var speed = !gpu || big8.Count == 0 ? Verdict.Pending
+            : eca < blocked ? Verdict.Partly : Verdict.NotReproduced;
+        string speedNote = !gpu ? "pending: the GPU preset has not run yet (no GPU in this session)"
+            : eca < blocked ? $"ECA beats the blocked masked product ({F(blocked / eca, "F2")}×), so the identities themselves save time here; v2 retracts the claim against fused attention"
+            : eca < full ? $"faster than full matmul + tril ({F(full / eca, "F2")}×) only by skipping the upper triangle: the blocked masked product, which does that without the identities, is faster still ({F(eca / blocked, "F2")}× ECA's time)"
+            : "slower than both baselines";
         claims.Add(new Claim("Faster than PyTorch for these matmuls (v1; v2 retracts against fused attention)", "RTX 4090, FP32, L = d = 8192", "speed-ups (v1)",
             gpu ? $"H100 fp32, TF32 off, L = {big8.FirstOrDefault()?.L}" : $"CPU only, L = {big8.FirstOrDefault()?.L} (illustration)",
-            timing, gpu ? (big8.Count > 0 && big8.First(t => t.Method.StartsWith("ECA depth 1")).Milliseconds < big8.First(t => t.Method.StartsWith("full")).Milliseconds ? Verdict.Partly : Verdict.NotReproduced) : Verdict.Pending,
-            gpu ? "most of any gain over full matmul + tril comes from skipping the upper triangle; compare with the blocked masked product"
-                : "pending: the GPU preset has not run yet (no GPU in this session)"));
+            timing, speed, speedNote));
         if (r.Lm is { } lm)
         {
             bool f64 = lm.Dtype == "Float64";
@@ -57,6 +65,9 @@ public static class EcaClaims
                 lm.MaxAbsDiff < tol ? Verdict.Reproduced : Verdict.NotReproduced,
                 f64 ? "float64: identical to rounding" : "fp32: rounding differences grow through training; the spec expects |Δloss| ≲ 1e-2"));
         }
+        else
+            claims.Add(new Claim("Training with ECA attention matches standard attention", "(implied by exactness)", "same curves",
+                "char-level KJV LM", "not run: the LM comparison was skipped (see the run's log; usually the KJV text is missing)", Verdict.Pending));
         return claims;
     }
 

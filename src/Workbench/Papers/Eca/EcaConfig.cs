@@ -46,7 +46,7 @@ public sealed record EcaConfig(
 
     public static EcaConfig Gpu { get; } = Test with
     {
-        ExactSizes = [new(256, 256), new(4096, 4096)],
+        ExactSizes = [new(30, 12), new(23, 10), new(256, 256), new(4096, 4096)],
         ErrorSize = 2048,
         AttentionSize = new(256, 64),
         TimingSizes = [2048, 4096, 8192],

@@ -118,7 +118,8 @@ public static class ParvtsExperiment
 
         var points = new List<ParvtsPoint>();
         var rs = cfg.RList.Append(cfg.R).Distinct().ToArray();
-        Progress.Run("parvts sweep", rs.Length * (L + 4) + 1, tick =>
+        var otherRules = Enum.GetValues<FusionRule>().Where(f => f != cfg.Fusion).ToArray();
+        Progress.Run("parvts sweep", rs.Length * (L + 4) + 1 + otherRules.Length, tick =>
         {
             foreach (var r in rs)
             {
@@ -140,12 +141,21 @@ public static class ParvtsExperiment
                 points.Add(Point(m, eval, full, MultimodalTraining.FirstTokenLogProbs(m, eval, cfg.Batch, (b, _) => VtwSteps.FastV(l, b.LastOrig, cfg.FastVLayer, r)),
                     $"FastV at layer {cfg.FastVLayer}", r, cfg.FastVLayer, fastvSaving, r)); tick.Tick();
             }
+            // The other fusion rules at the headline (r, K) (parvts.md §5 sweeps {0.5, size, attention}).
+            int kh = Math.Min(cfg.K, L), nsh = (int)Math.Round(cfg.R * nv);
+            double hSaving = 1 - ParvtsSteps.FormulaMacs(l.System, nsh, nv - nsh, ti, d, hid, L, kh) / fullMacs;
+            foreach (var rule in otherRules)
+            {
+                points.Add(Point(m, eval, full, LogProbs(m, eval, cfg.Batch, new ParvtsOptions(cfg.R, kh, rule, Seed: cfg.Seed)),
+                    $"ParVTS, fusion {rule}", cfg.R, kh, hSaving, cfg.R)); tick.Tick($"fusion {rule}");
+            }
             int kv = Math.Min(cfg.K, L);
             double vtwSaving = 1 - VtwSteps.FormulaMacs(l.System + nv + ti, nv, d, hid, L, kv) / fullMacs;
             points.Add(Point(m, eval, full, MultimodalTraining.FirstTokenLogProbs(m, eval, cfg.Batch, (_, _) => VtwSteps.Withdraw(l, kv)),
                 "VTW (withdraw all)", 0, kv, vtwSaving, 0)); tick.Tick();
         });
-        var head = points.First(p => p.Method == "ParVTS" && Math.Abs(p.R - cfg.R) < 1e-12 && p.K == Math.Min(cfg.K, L));
+        var head = points.FirstOrDefault(p => p.Method == "ParVTS" && Math.Abs(p.R - cfg.R) < 1e-12 && p.K == Math.Min(cfg.K, L))
+            ?? points.First(p => p.Method == "subject-only pruning" && Math.Abs(p.R - cfg.R) < 1e-12);          // K = 0
         log.WriteLine($"[parvts] full {100 * fullPoint.Accuracy:F1}%; ParVTS r = {cfg.R:G3}, K = {head.K}: {100 * head.Accuracy:F1}%, formula MACs −{100 * head.MacsSaving:F0}%");
 
         var latency = new[] { 1, cfg.LatencyBatch }.Distinct().Select(bs => Latency(m, eval, bs, cfg, dev)).ToArray();
@@ -155,7 +165,7 @@ public static class ParvtsExperiment
         using (var scope = torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            using var b = MultimodalTraining.PromptBatch(m, eval.Take(4).ToList());
+            using var b = MultimodalTraining.PromptBatch(m, Vtw.VtwExperiment.Spread(eval, 4));
             var (_, cls) = m.EncodeImages(b.Images);
             using var part = ParvtsSteps.Split(cls, cfg.R);
             sal = Enumerable.Range(0, (int)cls.shape[0]).Select(i => cls[i].to_type(ScalarType.Float64).cpu().data<double>().ToArray()).ToArray();

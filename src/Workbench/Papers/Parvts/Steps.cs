@@ -82,7 +82,8 @@ public static class ParvtsSteps
                 var rs = new MmRecorder(m.Layers, MmCollect.Attention, lastOrig); var rn = new MmRecorder(m.Layers, MmCollect.Attention, lastOrig);
                 ps = m.RunLayers(ps, k - 1, k, TokenPlan.None, rs);
                 pn = m.RunLayers(pn, k - 1, k, TokenPlan.None, rn);
-                ms = TextToGroupMass(rs.Attention![0], l.System, ns); mn = TextToGroupMass(rn.Attention![0], l.System, nn);
+                var lastText = lastOrig.to_type(ScalarType.Int64) - l.TextStart;             // text offset of each row's last prompt token
+                ms = TextToGroupMass(rs.Attention![0], l.System, ns, lastText); mn = TextToGroupMass(rn.Attention![0], l.System, nn, lastText);
             }
         }
         Tensor ws = o.SubjectWeight is double w ? torch.full(new long[] { b }, w, dtype: x.dtype, device: x.device)
@@ -100,12 +101,16 @@ public static class ParvtsSteps
         return (m.lm.Head(m.lm.FinalNorm(last)).MoveToOuterDisposeScope(), ws.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Attention mass from the text queries to the group's visual keys, heads averaged, per row [B].</summary>
-    static Tensor TextToGroupMass(Tensor w, int system, int group)
+    /// <summary>Attention mass from the text queries to the group's visual keys, heads averaged, per row [B]. Only the
+    /// prompt's own text queries count (offsets ≤ <paramref name="lastText"/>): the right-padding after a shorter prompt
+    /// attends causally too and would make w_S depend on the batch's other rows.</summary>
+    public static Tensor TextToGroupMass(Tensor w, int system, int group, Tensor lastText)
     {
-        long t = w.shape[2];
+        long t = w.shape[2], tt = t - system - group;
         var a = w.mean([1L]);                                                               // (B, T, T)
-        return a.narrow(1, system + group, t - system - group).narrow(2, system, group).sum([1L, 2L]);
+        var perQuery = a.narrow(1, system + group, tt).narrow(2, system, group).sum([2L]);   // (B, text)
+        var valid = torch.arange(tt, device: w.device).unsqueeze(0) <= lastText.view(-1, 1);
+        return (perQuery * valid.to_type(perQuery.dtype)).sum([1L]);
     }
 
     /// <summary>Prefill MACs (parvts.md §2 step 7): Σ_{l&lt;K}[F(S+|V_S|+T) + F(S+|V_N|+T)] + Σ_{l≥K} F(S+|V_S|+T).</summary>

@@ -92,6 +92,11 @@ public static class VtwExperiment
     public static SceneSample[] EvalSet(SceneVqaConfig data, int perType, long seed) =>
         data.TypeList.SelectMany(t => SceneVqa.Generate(data with { Types = [t] }, seed, "eval-" + t, perType)).ToArray();
 
+    /// <summary><paramref name="n"/> samples spread evenly over the set (the eval set is grouped by question type, so its
+    /// first n would all be of one type).</summary>
+    public static List<SceneSample> Spread(SceneSample[] set, int n) =>
+        Enumerable.Range(0, Math.Min(n, set.Length)).Select(i => set[(int)((long)i * set.Length / Math.Min(n, set.Length))]).ToList();
+
     /// <summary>Accuracy, mean KL to the full model and MACs of one plan over the evaluation set.</summary>
     public static VtwPoint Evaluate(MultimodalLm m, SceneSample[] eval, double[][] full, string method, int k, int batch,
         Func<VqaBatch, Tensor, TokenPlan>? plan)
@@ -139,7 +144,7 @@ public static class VtwExperiment
         using (var scope = torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            using var b = MultimodalTraining.PromptBatch(m, eval.Take(cfg.ProfileSamples).ToList());
+            using var b = MultimodalTraining.PromptBatch(m, Spread(eval, cfg.ProfileSamples));
             var x = m.Embeds(m.EncodeImages(b.Images).Tokens, b.TextIds);
             using var run = m.Prefill(x, b.LastOrig, null, MmCollect.Attention);
             lastP = VtwSteps.Profile(run.Attention, l, b.TextLengths, false);
