@@ -10,9 +10,11 @@ public static class Program
         papers — the Papers research workbench
 
         usage:
-          papers reproduce <paper> [--preset test|gpu] [--device auto|cpu|cuda] [--out DIR] [--seed N] [--epochs N]
+          papers reproduce <paper> [--preset test|gpu] [--device auto|cpu|cuda] [--out DIR] [--seed N] [--epochs N] [--budget SECONDS]
               Runs a paper's headline experiment and writes results.json, claims.md and report.html to DIR
               (default runs/<paper>-<preset>). --device auto takes CUDA when it can be loaded, else CPU.
+              --budget SECONDS (or PAPERS_DEADLINE, Unix seconds): papers that support it size their long phases to
+              fit (fewer training steps, fewer prompts) and record what they cut.
           papers merge <paper> <results-dir>... --out DIR
               Merges separate runs of one config (e.g. one seed per process) into one results folder with
               recomputed claims (mean ± sd over seeds) and report.
@@ -58,8 +60,15 @@ public static class Program
                     var ro = new ReproduceOptions(preset, outDir,
                         opts.TryGetValue("seed", out var s) ? ParseLong("seed", s) : null,
                         opts.TryGetValue("epochs", out var e) ? (int)ParseLong("epochs", e) : null);
+                    if (opts.TryGetValue("budget", out var bud))
+                    {
+                        long secs = ParseLong("budget", bud);
+                        if (secs <= 0) throw new ConfigException($"--budget {bud}: give the seconds this run may take (> 0).");
+                        Environment.SetEnvironmentVariable(Deadline.Variable, (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + secs).ToString());
+                    }
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
                     Console.WriteLine($"[papers] {rt}");
+                    if (Deadline.SecondsLeft is double left) Console.WriteLine($"[papers] time budget: {left:F0} s ({Deadline.Variable}); long phases are sized to fit and cuts are recorded");
                     var sw = Stopwatch.StartNew();
                     Workbench.Papers.Remax.RemaxExperiment.ProbeLauncher = LaunchMemoryProbe;
                     var report = paper.Run(ro, rt, Console.Out);
@@ -177,7 +186,7 @@ public static class Program
     /// <summary>Parses --key value / --key=value pairs; the rest are positional.</summary>
     public static Dictionary<string, string> ParseOptions(string[] args, out List<string> positional)
     {
-        string[] known = ["preset", "device", "out", "seed", "epochs", "results", "prefix", "connection-file"];
+        string[] known = ["preset", "device", "out", "seed", "epochs", "budget", "results", "prefix", "connection-file"];
         var d = new Dictionary<string, string>();
         positional = [];
         for (int i = 0; i < args.Length; i++)

@@ -31,3 +31,30 @@ public static class Deadline
     /// <summary>Seconds left (null without a deadline; negative once passed).</summary>
     public static double? SecondsLeft => At is { } a ? (a - DateTimeOffset.UtcNow).TotalSeconds : null;
 }
+
+/// <summary>
+/// Sizing a phase to the time left. A training loop measures its first steps, then asks <see cref="FitSteps"/> how many
+/// of the requested steps fit in its share of the time (and builds its learning-rate schedule for that many), so a run
+/// under a deadline ends annealed and saved instead of killed half-way. Whatever was cut is recorded by the caller.
+/// </summary>
+public static class TimeBudget
+{
+    /// <summary><paramref name="fraction"/> of the seconds left before <see cref="Deadline"/> (0 once passed), or null
+    /// without a deadline.</summary>
+    public static double? Share(double fraction) => Deadline.SecondsLeft is double s ? Math.Max(0, s) * fraction : null;
+
+    /// <summary>How many steps (of <paramref name="requested"/>) fit in <paramref name="seconds"/> measured from the start
+    /// of the loop, given <paramref name="done"/> steps took <paramref name="elapsed"/> seconds: all of them without a
+    /// budget, never fewer than <paramref name="minimum"/> (nor than <paramref name="done"/>).</summary>
+    public static int FitSteps(int requested, int done, double elapsed, double? seconds, int minimum = 1)
+    {
+        if (seconds is not double b || done <= 0) return requested;
+        double perStep = elapsed / done;
+        long fit = perStep <= 0 ? requested : (long)Math.Floor(b / perStep);
+        return (int)Math.Clamp(fit, Math.Max(minimum, done), Math.Max(requested, done));
+    }
+
+    /// <summary>"3,000 of 6,000 steps (time budget)" when cut, else null: the note a result records.</summary>
+    public static string? CutNote(int done, int requested, string unit = "steps") =>
+        done < requested ? $"{done:N0} of {requested:N0} {unit} (time budget, {Deadline.Variable})" : null;
+}
