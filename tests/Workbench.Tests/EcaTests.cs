@@ -216,3 +216,47 @@ public class EcaPackedTests
         Assert.Throws<ArgumentException>(() => EcaPacked.TrilQK(Ints([6, 4], 4), Ints([6, 4], 5)));
     }
 }
+
+public class EcaBudgetTests
+{
+    [Fact]
+    public void LM_comparison_under_a_time_budget_runs_fewer_equal_steps_for_both_models_and_records_the_request()
+    {
+        _ = T.Rt;
+        var text = string.Concat(Enumerable.Repeat("in the beginning god created the heaven and the earth. ", 200));
+        var cfg = EcaConfig.Test with { LmSteps = 5000 };
+        var old = Environment.GetEnvironmentVariable(Workbench.Runtime.Deadline.Variable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3).ToString());
+            var r = LmStep.Compare(text, cfg, torch.CPU, 1);
+            Assert.Equal(5000, r.RequestedSteps);
+            Assert.InRange(r.Steps, 10, 4999);
+            Assert.Equal(r.Steps, r.StandardLoss.Length);
+            Assert.Equal(r.Steps, r.EcaLoss.Length);
+            Assert.True(r.MaxAbsDiff < 1e-8, $"float64 curves differ by {r.MaxAbsDiff}");
+        }
+        finally { Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, old); }
+    }
+
+    [Fact]
+    public void FitSteps_keeps_every_step_without_a_budget_and_fits_the_budget_otherwise()
+    {
+        Assert.Equal(600, Workbench.Runtime.TimeBudget.FitSteps(600, 10, 1.0, null));
+        Assert.Equal(200, Workbench.Runtime.TimeBudget.FitSteps(600, 10, 1.0, 20.0));       // 0.1 s a step, 20 s
+        Assert.Equal(600, Workbench.Runtime.TimeBudget.FitSteps(600, 10, 1.0, 1000.0));     // never more than asked
+        Assert.Equal(50, Workbench.Runtime.TimeBudget.FitSteps(600, 10, 1.0, 0.5, minimum: 50));
+        Assert.Equal(10, Workbench.Runtime.TimeBudget.FitSteps(600, 10, 1.0, 0.0));          // never fewer than done
+        var old = Environment.GetEnvironmentVariable(Workbench.Runtime.Deadline.Variable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, "soon");
+            Assert.Throws<Workbench.Runtime.ConfigException>(() => Workbench.Runtime.Deadline.At);
+            Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, (DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 5).ToString());
+            Assert.True(Workbench.Runtime.Deadline.Passed);
+            Assert.Equal(0, Workbench.Runtime.TimeBudget.Share(0.5));
+        }
+        finally { Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, old); }
+        Assert.Null(Workbench.Runtime.TimeBudget.Share(0.5));
+    }
+}

@@ -51,9 +51,10 @@ public sealed class CausalLm : Module<Tensor, Tensor>
     }
 }
 
-/// <summary>Loss curves of the same LM trained with standard and with ECA attention (same initialisation and batches).</summary>
+/// <summary>Loss curves of the same LM trained with standard and with ECA attention (same initialisation and batches).
+/// <see cref="Steps"/> is what ran; <see cref="RequestedSteps"/> what the config asked for (fewer under a time budget).</summary>
 public sealed record LmComparison(string Dtype, int Layers, int Dim, int Heads, int Context, int Depth, int Steps,
-    double[] StandardLoss, double[] EcaLoss, double MaxAbsDiff, double StandardSeconds, double EcaSeconds, int TextChars);
+    double[] StandardLoss, double[] EcaLoss, double MaxAbsDiff, double StandardSeconds, double EcaSeconds, int TextChars, int RequestedSteps);
 
 public static class LmStep
 {
@@ -65,15 +66,15 @@ public static class LmStep
         using var data = torch.tensor(text.Select(ch => index[ch]).ToArray()).to(device);
         var gen = Seeding.TorchGenerator(seed, "lm-batches");
         var starts = Enumerable.Range(0, c.LmSteps).Select(_ => torch.randint(0, data.shape[0] - c.LmContext - 1, [c.LmBatch], generator: gen)).ToList();
-        (double[] Loss, double Seconds) Train(int? depth)
+        (double[] Loss, double Seconds) Train(int? depth, int steps)
         {
             Seeding.SeedAll(seed);
             using var model = new CausalLm(chars.Length, c.LmContext, c.LmDim, c.LmLayers, c.LmHeads) { EcaDepth = depth };
             model.to(dtype).to(device);
             using var opt = torch.optim.AdamW(model.parameters(), 1e-3);
-            var losses = new double[c.LmSteps];
+            var losses = new double[steps];
             var sw = Stopwatch.StartNew();
-            for (int s = 0; s < c.LmSteps; s++)
+            for (int s = 0; s < steps; s++)
             {
                 using var scope = torch.NewDisposeScope();
                 var off = starts[s].to(device).unsqueeze(1) + torch.arange(c.LmContext + 1, device: device);   // (B, T+1)
@@ -86,10 +87,18 @@ public static class LmStep
             }
             return (losses, sw.Elapsed.TotalSeconds);
         }
-        var (std, ts) = Train(null);
-        var (eca, te) = Train(c.LmDepth);
+        // Under a time budget: time a few steps of each model, then run as many steps as fit (both models the same number).
+        int n = c.LmSteps;
+        if (TimeBudget.Share(0.9) is double budget)
+        {
+            int probe = Math.Min(n, 3);
+            double probeSeconds = Train(null, probe).Seconds + Train(c.LmDepth, probe).Seconds;
+            n = TimeBudget.FitSteps(c.LmSteps, probe, probeSeconds, budget - probeSeconds, minimum: Math.Min(c.LmSteps, 10));
+        }
+        var (std, ts) = Train(null, n);
+        var (eca, te) = Train(c.LmDepth, n);
         foreach (var t in starts) t.Dispose();
-        return new LmComparison(dtype.ToString(), c.LmLayers, c.LmDim, c.LmHeads, c.LmContext, c.LmDepth, c.LmSteps, std, eca,
-            std.Zip(eca).Max(p => Math.Abs(p.First - p.Second)), Math.Round(ts, 2), Math.Round(te, 2), text.Length);
+        return new LmComparison(dtype.ToString(), c.LmLayers, c.LmDim, c.LmHeads, c.LmContext, c.LmDepth, n, std, eca,
+            std.Zip(eca).Max(p => Math.Abs(p.First - p.Second)), Math.Round(ts, 2), Math.Round(te, 2), text.Length, c.LmSteps);
     }
 }

@@ -60,7 +60,8 @@ public static class EcaClaims
             bool f64 = lm.Dtype == "Float64";
             double tol = f64 ? 1e-8 : 1e-2;
             claims.Add(new Claim("Training with ECA attention matches standard attention", "(implied by exactness)", "same curves",
-                $"char-level KJV LM, {lm.Layers} layer(s), d={lm.Dim}, L={lm.Context}, {lm.Steps} steps, {lm.Dtype}, ECA depth {lm.Depth}",
+                $"char-level KJV LM, {lm.Layers} layer(s), d={lm.Dim}, L={lm.Context}, {lm.Steps} steps" +
+                (lm.Steps < lm.RequestedSteps ? $" (of {lm.RequestedSteps}: time budget)" : "") + $", {lm.Dtype}, ECA depth {lm.Depth}",
                 $"max |Δloss| = {lm.MaxAbsDiff:E1} (final loss {lm.StandardLoss[^1]:F4} vs {lm.EcaLoss[^1]:F4}); {lm.EcaSeconds / Math.Max(1e-9, lm.StandardSeconds):F1}× the time",
                 lm.MaxAbsDiff < tol ? Verdict.Reproduced : Verdict.NotReproduced,
                 f64 ? "float64: identical to rounding" : "fp32: rounding differences grow through training; the spec expects |Δloss| ≲ 1e-2"));

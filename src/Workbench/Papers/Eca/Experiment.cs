@@ -226,6 +226,7 @@ public static class EcaExperiment
             LmComparison? lm = null;
             try
             {
+                if (Deadline.Passed) throw new InvalidOperationException($"the time budget ({Deadline.Variable}) ran out before it");
                 var text = Data.KjvText.Load();
                 lm = LmStep.Compare(text[..Math.Min(text.Length, cfg.LmTextChars)], cfg, device, cfg.Seed);
             }
