@@ -459,6 +459,6 @@ public class RlTests
         Assert.Equal(mc.ParameterCount(), remax.Parameters);
         Assert.Equal(2 * mc.ParameterCount() + 32 + 1, ppo.Parameters);
         Assert.Equal(2 * remax.AdamBytes, ppo.AdamBytes - 2 * 4 * 33);
-        Assert.True(ppo.ActivationEstimateBytes > remax.ActivationEstimateBytes);
+        Assert.Equal(remax.ActivationEstimateBytes, ppo.ActivationEstimateBytes);   // sequential updates: never both graphs at once
     }
 }

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 namespace Workbench.Blocks.Rl;
 
 /// <summary>The scalar loss of one policy update and what a notebook wants to see of it (read under no_grad).</summary>
+/// <remarks><c>ClipFraction</c>: the token share where the clip is active (<see cref="Losses.ClipActive"/>).</remarks>
 public sealed record PolicyLoss(Tensor Loss, double ClipFraction, double MeanKl, double MeanRatio, long Tokens);
 
 /// <summary>
@@ -45,13 +46,22 @@ public static class Losses
         using (torch.no_grad())
         {
             var stats = torch.stack([
-                (((ratio - 1).abs() > eps).to_type(m.dtype) * m).sum() / denom,
+                (ClipActive(ratio, a, eps).to_type(m.dtype) * m).sum() / denom,
                 k3 is null ? torch.zeros([], m.dtype, m.device) : (k3 * m).sum() / denom,
                 (ratio * m).sum() / denom,
                 m.sum()]).to_type(ScalarType.Float64).to(torch.CPU).data<double>().ToArray();
             (clip, kl, mr, tokens) = (stats[0], stats[1], stats[2], (long)stats[3]);
         }
         return new PolicyLoss(loss.MoveToOuterDisposeScope(), clip, kl, mr, tokens);
+    }
+
+    /// <summary>Tokens where the clip of <see cref="Clipped"/> is active, i.e. where the clipped term is the minimum and its
+    /// gradient is zero: ρ &gt; 1 + ε with A &gt; 0, or ρ &lt; 1 − ε with A &lt; 0 (TRL's <c>clip_ratio</c> statistic). A ratio
+    /// outside the band on the other side of A is not clipped (the unclipped term is the smaller one) and is not counted.</summary>
+    public static Tensor ClipActive(Tensor ratio, Tensor advantage, double eps)
+    {
+        var a = advantage.dim() == 1 && ratio.dim() == 2 ? advantage.unsqueeze(1) : advantage;
+        return ratio.gt(1 + eps).logical_and(a.gt(0)).logical_or(ratio.lt(1 - eps).logical_and(a.lt(0)));
     }
 
     /// <summary>REINFORCE with per-token returns: −Σ m G logπ / Σ m (ReMax, remax.md §2). <paramref name="returns"/> carries no grad.</summary>

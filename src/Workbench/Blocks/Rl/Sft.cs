@@ -32,54 +32,91 @@ public sealed record SftConfig(int Examples, int Epochs, int Batch, double Lr, i
     }
 }
 
-/// <summary>What the warm start did (or that it came from the cache).</summary>
-public sealed record SftResult(double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath);
+/// <summary>What the warm start did (or that it came from the cache). <paramref name="Steps"/> = optimizer steps actually
+/// taken (read back from the checkpoint when it came from the cache); <paramref name="RequestedSteps"/> = what the config asks
+/// for; <paramref name="Cut"/> = the time-budget note when fewer were taken (the learning-rate schedule was then built for
+/// <paramref name="Steps"/>, so a cut warm start still ends annealed).</summary>
+public sealed record SftResult(double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath, int RequestedSteps = 0, string? Cut = null);
 
 public static class Sft
 {
+    /// <summary>The share of the time left (under <see cref="Deadline"/>) that a warm start may take when its caller does not
+    /// say: the RL runs after it need the rest.</summary>
+    public const double DefaultBudgetShare = 0.35;
+
+    /// <summary>Steps timed before the step count is fitted to the budget (after the first, which pays for kernel loading).</summary>
+    public const int ProbeSteps = 10;
+
+    /// <summary>Optimizer steps the config asks for: ⌈Examples / Batch⌉ per epoch.</summary>
+    public static int RequestedSteps(SftConfig cfg) => (cfg.Examples + cfg.Batch - 1) / cfg.Batch * cfg.Epochs;
+
+    /// <summary>The cache entry of a warm start: everything that determines it (model config with its vocabulary size, SFT
+    /// config, seed, vocabulary). Papers that share a warm start (CPPO and ReMax) must produce the same path.</summary>
+    public static string CachePath(CheckpointCache cache, TinyLmConfig model, SftConfig cfg, long seed, WordTokenizer tokenizer) =>
+        cache.PathFor("rl", "sft", new { Config = model, cfg, seed, vocab = string.Join(" ", tokenizer.Vocabulary), v = 1 }, "safetensors");
+
     /// <summary>
     /// Trains <paramref name="model"/> on <c>&lt;bos&gt; question &lt;ans&gt; trace #### answer &lt;eos&gt;</c> with the loss on the
     /// answer part only (AdamW, linear warm-up then cosine), or loads the cached result for the same model config, SFT config,
-    /// seed and vocabulary. The checkpoint is a safetensors file in the <see cref="CheckpointCache"/>.
+    /// seed and vocabulary. The checkpoint is a safetensors file in the <see cref="CheckpointCache"/>; its metadata carries the
+    /// steps actually taken. Under a deadline the training is sized to <paramref name="budgetSeconds"/> (default:
+    /// <see cref="DefaultBudgetShare"/> of the time left) and a cut checkpoint is cached as such: a later run under a deadline
+    /// reuses it (and reports the steps it had), a run without a deadline trains the full warm start again.
     /// </summary>
-    public static SftResult TrainOrLoad(TinyLm model, ArithTask task, SftConfig cfg, long seed, CheckpointCache? cache = null)
+    public static SftResult TrainOrLoad(TinyLm model, ArithTask task, SftConfig cfg, long seed, CheckpointCache? cache = null, double? budgetSeconds = null)
     {
         cfg.Validate();
         cache ??= CheckpointCache.Default();
-        var key = new { model.Config, cfg, seed, vocab = string.Join(" ", task.Tokenizer.Vocabulary), v = 1 };
-        var path = cache.PathFor("rl", "sft", key, "safetensors");
+        var path = CachePath(cache, model.Config, cfg, seed, task.Tokenizer);
+        int requested = RequestedSteps(cfg);
         if (File.Exists(path))
         {
-            Safetensors.LoadModule(path, model);
-            return new SftResult([], 0, 0, true, path);
+            var meta = Safetensors.ReadMetadata(path);
+            int done = meta.TryGetValue("steps", out var st) && int.TryParse(st, out var d) ? d : requested;   // older entries: full
+            if (done >= requested || Deadline.At is not null)
+            {
+                Safetensors.LoadModule(path, model);
+                return new SftResult([], done, 0, true, path, requested, TimeBudget.CutNote(done, requested));
+            }
+            // A warm start cut by an earlier deadline is not what an unbudgeted run asks for: train it in full again.
         }
-        var r = Train(model, task, cfg, seed);
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string> { ["what"] = "ArithWord SFT warm start" }));
+        var r = Train(model, task, cfg, seed, budgetSeconds ?? TimeBudget.Share(DefaultBudgetShare));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string>
+        {
+            ["what"] = "ArithWord SFT warm start",
+            ["steps"] = r.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["requested_steps"] = requested.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }));
         return r with { CheckpointPath = path };
     }
 
-    public static SftResult Train(TinyLm model, ArithTask task, SftConfig cfg, long seed)
+    /// <param name="budgetSeconds">Seconds this call may take (data preparation included), or null for all the requested
+    /// steps. With a budget, the first step and the next <see cref="ProbeSteps"/> are timed, the step count is fitted with
+    /// <see cref="TimeBudget.FitSteps"/>, and the warm-up/cosine schedule is rebuilt for the fitted count.</param>
+    public static SftResult Train(TinyLm model, ArithTask task, SftConfig cfg, long seed, double? budgetSeconds = null)
     {
+        var clock = Stopwatch.StartNew();   // the budget counts data preparation too
         var device = model.parameters().First().device;
         var data = ArithWord.Generate(seed, "sft", cfg.Examples, cfg.MinOps, cfg.MaxOps);
         var tok = task.Tokenizer;
         var seqs = data.Select(p => (Prompt: tok.EncodePrompt(p.Question), Target: tok.Encode(p.Target).Append(tok.EosId).ToArray())).ToArray();
         int maxLen = seqs.Max(s => s.Prompt.Length + s.Target.Length);
         if (maxLen > model.Config.MaxSeq) throw new ConfigException($"SFT: a training sequence has {maxLen} tokens, above the model's MaxSeq {model.Config.MaxSeq}.");
-        int stepsPerEpoch = (cfg.Examples + cfg.Batch - 1) / cfg.Batch, total = stepsPerEpoch * cfg.Epochs;
+        int requested = RequestedSteps(cfg), total = requested;
         using var flat = FlatParameters.Create(model.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, cfg.Lr, 0.9, 0.95, 1e-8, cfg.WeightDecay);
         var rng = Seeding.Rng(seed, "sft-shuffle");
         var losses = new List<double>();
         var sw = Stopwatch.StartNew();
         int warm = (int)(total * cfg.WarmupFraction);
+        double firstDone = 0;
         Progress.Run("SFT warm start", total, tick =>
         {
             int step = 0;
-            for (int e = 0; e < cfg.Epochs; e++)
+            for (int e = 0; e < cfg.Epochs && step < total; e++)
             {
                 var order = Enumerable.Range(0, seqs.Length).OrderBy(_ => rng.Next()).ToArray();
-                for (int s = 0; s < order.Length; s += cfg.Batch, step++)
+                for (int s = 0; s < order.Length && step < total; s += cfg.Batch, step++)
                 {
                     using var scope = torch.NewDisposeScope();
                     var sb = SupervisedBatch.Build(order.Skip(s).Take(cfg.Batch).Select(i => seqs[i]).ToArray(), tok.PadId);
@@ -93,12 +130,23 @@ public static class Sft
                     loss.backward();
                     flat.ClipGradNorm(1.0);
                     opt.Step();
-                    if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());
+                    if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());   // a host read: the device is synchronised here
+                    if (budgetSeconds is double b)
+                    {
+                        // Step 0 (kernel loading, allocator growth) is timed on its own; steps 1..ProbeSteps give the pace.
+                        // (ProbeSteps is a multiple of 10, so both points follow a host read.)
+                        if (step == 0) firstDone = clock.Elapsed.TotalSeconds;
+                        else if (step == ProbeSteps && requested > ProbeSteps + 1)
+                        {
+                            int fit = 1 + TimeBudget.FitSteps(requested - 1, ProbeSteps, clock.Elapsed.TotalSeconds - firstDone, b - firstDone,
+                                minimum: Math.Min(requested - 1, ProbeSteps));
+                            if (fit < total) { total = fit; warm = (int)(total * cfg.WarmupFraction); }
+                        }
+                    }
                     tick.Tick($"loss {losses[^1]:F3}");
                 }
             }
         });
-        return new SftResult(losses.ToArray(), total, sw.Elapsed.TotalSeconds, false, "");
+        return new SftResult(losses.ToArray(), total, sw.Elapsed.TotalSeconds, false, "", requested, TimeBudget.CutNote(total, requested));
     }
-
 }

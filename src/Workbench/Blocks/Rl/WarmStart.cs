@@ -14,16 +14,17 @@ public sealed record EvalPoint(int Step, double TrainSeconds, double Accuracy, d
 /// <summary>What every RL paper on the tiny LM starts from (CPPO, ReMax, and the RL papers to come).</summary>
 public static class WarmStart
 {
-    /// <summary>Builds (or loads) the warm-started policy and the problem sets for one seed.</summary>
+    /// <summary>Builds (or loads) the warm-started policy and the problem sets for one seed. <paramref name="sftSeconds"/>:
+    /// the warm start's time budget (null: <see cref="Sft.DefaultBudgetShare"/> of the time left under a deadline, else none).</summary>
     public static (RlSetup Setup, TinyLm Sft) Prepare(TinyLmConfig model, SftConfig sft, int trainQuestions, int rlMinOps, int rlMaxOps,
-        int evalQuestions, int evalOps, int maxNewTokens, torch.Device device, long seed)
+        int evalQuestions, int evalOps, int maxNewTokens, torch.Device device, long seed, double? sftSeconds = null)
     {
         var task = ArithTask.Create();
         var mc = (model with { Vocab = task.Tokenizer.VocabSize }).Validate();
         Seeding.SeedAll(seed);
         var lm = new TinyLm(mc, seed);
         lm.to(device);
-        var s = Sft.TrainOrLoad(lm, task, sft, seed);
+        var s = Sft.TrainOrLoad(lm, task, sft, seed, budgetSeconds: sftSeconds);
         var train = ArithWord.Generate(seed, "rl-train", trainQuestions, rlMinOps, rlMaxOps);
         var eval = ArithWord.Generate(seed, $"eval-{evalOps}ops", evalQuestions, evalOps, evalOps);
         var e = task.Evaluate(lm, eval, maxNewTokens);

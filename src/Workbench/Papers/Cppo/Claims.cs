@@ -81,7 +81,7 @@ public static class CppoClaims
                 ours, $"smallest {100 * small.Accuracy:F1}, random {100 * random.Accuracy:F1}, largest {100 * largest.Accuracy:F1}",
                 !gpu ? Verdict.Pending : small.Accuracy >= random.Accuracy && random.Accuracy > largest.Accuracy ? Verdict.Reproduced
                     : small.Accuracy > largest.Accuracy ? Verdict.Partly : Verdict.NotReproduced, gpu ? "" : pending));
-        return claims;
+        return Blocks.Rl.RlBudget.Annotate(claims, ours, r.Sft, r.Budget);
     }
 
     public static string Markdown(CppoResults r)
@@ -94,6 +94,7 @@ public static class CppoClaims
             - Model: {r.Parameters:N0} parameters (d = {r.Config.Model.Dim}, {r.Config.Model.Layers} layers); SFT warm start: greedy accuracy
               {100 * r.SftEval.Accuracy:F1}% on held-out {r.Config.EvalOps}-op problems
             - Timed interval: the training epoch (generate, score, prune, old+ref, update), evaluation excluded.
+            {Blocks.Rl.RlBudget.MarkdownLine(r.Sft, r.Budget)}
             """;
         return ClaimsTable.ToMarkdown("CPPO", r.Claims, pre, "## Runs\n\n" + SummaryTable(r).ToMarkdown());
     }

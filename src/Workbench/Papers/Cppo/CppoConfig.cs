@@ -15,7 +15,8 @@ public sealed record CppoRun(string Name, double P, bool Allocation = true, Prun
 /// CPPO / GRPO on ArithWord (cppo.md §5). Paper defaults kept: G = 16, μ = 2 optimizer steps per generation round, ε = 0.2,
 /// β = 0.04, advantage eps 1e-4 with the unbiased std, token-mean loss over the pruned batch, batch-global pruning of the
 /// smallest |A|, temperature 1.0. Toy-scale choices (spec §5): a 6-layer d = 256 model, SFT on 1–3-operation problems,
-/// RL on 2–4-operation problems, 16 questions per step, one epoch over 2,048 questions, lr 2e-5 constant after warm-up,
+/// RL on 2–4-operation problems, 16 questions per step, one epoch over 2,048 questions, lr 2e-5 constant after a linear warm-up
+/// over the first <see cref="WarmupRatio"/> = 0.1 of each run's optimizer steps (the paper's warmup ratio, cppo.md §2),
 /// greedy evaluation on held-out 4-operation problems.
 /// </summary>
 public sealed record CppoConfig(
@@ -29,7 +30,7 @@ public sealed record CppoConfig(
     double Eps = 0.2,
     double Beta = 0.04,
     double Lr = 2e-5,
-    int WarmupSteps = 5,
+    double WarmupRatio = 0.1,
     double Temperature = 1.0,
     int MaxNewTokens = 56,
     int RlMinOps = 2,
@@ -42,11 +43,22 @@ public sealed record CppoConfig(
 {
     public long[] SeedList => Seeds ?? [1];
 
+    /// <summary>Training questions a run may use under a time budget: whole steps for every run, i.e. multiples of
+    /// QuestionsPerStep × the largest multiplier, up to <see cref="TrainQuestions"/> (largest first).</summary>
+    public int[] AllowedTrainQuestions()
+    {
+        int unit = QuestionsPerStep * Runs.Max(r => r.Multiplier);
+        return Enumerable.Range(1, TrainQuestions / unit).Reverse().Select(k => k * unit).ToArray();
+    }
+
+    /// <summary>Warm-up optimizer steps of a run with <paramref name="optimizerSteps"/> in all: ⌈ratio · steps⌉ (TRL's rule).</summary>
+    public int WarmupFor(int optimizerSteps) => (int)Math.Ceiling(WarmupRatio * optimizerSteps - 1e-9);
+
     public static CppoConfig Test { get; } = new(
         new TinyLmConfig(Vocab: 0, Dim: 64, Layers: 2, Heads: 4, MaxSeq: 160),
         SftConfig.Test,
         [new("GRPO", 0), new("CPPO P=0.5", 0.5)],
-        TrainQuestions: 8, QuestionsPerStep: 4, G: 4, MaxNewTokens: 40, EvalQuestions: 32, EvalPoints: 1, Lr: 1e-4, WarmupSteps: 0,
+        TrainQuestions: 8, QuestionsPerStep: 4, G: 4, MaxNewTokens: 40, EvalQuestions: 32, EvalPoints: 1, Lr: 1e-4, WarmupRatio: 0,
         RlMinOps: 1, RlMaxOps: 2, EvalOps: 2,
         Preset: "test");
 
@@ -80,7 +92,7 @@ public sealed record CppoConfig(
             Check.That(Math.Floor(QuestionsPerStep * r.Multiplier * G * r.P + 1e-9) < QuestionsPerStep * r.Multiplier * G, n, nameof(Runs), $"run '{r.Name}' would prune every completion.");
         }
         Check.That(G >= 2, n, nameof(G), $"G = {G}: a group needs at least 2 completions for a std.");
-        Check.Positive(n, nameof(Mu), Mu); Check.Positive(n, nameof(Lr), Lr);
+        Check.Positive(n, nameof(Mu), Mu); Check.Positive(n, nameof(Lr), Lr); Check.InRange(n, nameof(WarmupRatio), WarmupRatio, 0, 1);
         Check.InRange(n, nameof(Eps), Eps, 0, 1); Check.NonNegative(n, nameof(Beta), Beta);
         Check.Positive(n, nameof(Temperature), Temperature);
         Check.That(RlMinOps >= 1 && RlMaxOps >= RlMinOps, n, nameof(RlMinOps), "need 1 <= RlMinOps <= RlMaxOps.");

@@ -25,10 +25,12 @@ public sealed record CppoRunResult(
     double[] MeanRewardPerStep, double[] ZeroVariancePerStep, double[] ClipFractionPerStep, double[] KlPerStep,
     CppoStep[] Detail, long[]? GeneratedTokensPerStep = null, long[]? TrainedTokensPerStep = null, long? PeakGpuMemoryBytes = null);
 
-/// <summary>Everything one <c>papers reproduce cppo</c> measured.</summary>
+/// <summary>Everything one <c>papers reproduce cppo</c> measured. Under a time budget <see cref="Config"/> holds the sizes the
+/// runs used and <see cref="Budget"/> the requested ones, the calibration, and the runs not done.</summary>
 public sealed record CppoResults(
     string Preset, RuntimeInfo Runtime, string StartedUtc, double WallSeconds, CppoConfig Config,
-    SftResult Sft, EvalResult SftEval, long Parameters, CppoRunResult[] Runs, IReadOnlyList<Claims.Claim> Claims)
+    SftResult Sft, EvalResult SftEval, long Parameters, CppoRunResult[] Runs, IReadOnlyList<Claims.Claim> Claims,
+    RlBudgetRecord? Budget = null)
 {
     public static CppoResults Load(string path)
     {

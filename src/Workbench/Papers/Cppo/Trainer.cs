@@ -26,6 +26,11 @@ public sealed class CppoTrainer : IDisposable
     int optimizerSteps;
     public PhaseTimer Timer { get; }
 
+    /// <summary>Linear learning-rate warm-up steps. <see cref="Run"/> sets it to <see cref="CppoConfig.WarmupFor"/> of the
+    /// run's own optimizer steps (so a run with m× fewer steps also warms up m× shorter); before that, the value for one
+    /// epoch over <see cref="CppoConfig.TrainQuestions"/>.</summary>
+    public int WarmupSteps { get; set; }
+
     /// <param name="policy">The model to train (its parameters are moved into one flat buffer).</param>
     /// <param name="reference">The frozen reference policy for the KL term (may be null when β = 0).</param>
     public CppoTrainer(CppoConfig cfg, CppoRun run, TinyLm policy, TinyLm? reference, ArithTask task, long seed)
@@ -39,6 +44,7 @@ public sealed class CppoTrainer : IDisposable
         sampler = Seeding.TorchGenerator(seed, "cppo-sample");        // same stream for every run: same first samples
         pruneRng = Seeding.Rng(seed, "cppo-prune-random");
         Timer = new PhaseTimer(device);
+        WarmupSteps = cfg.WarmupFor(cfg.TrainQuestions / (cfg.QuestionsPerStep * run.Multiplier) * cfg.Mu);
     }
 
     public int OptimizerSteps => optimizerSteps;
@@ -75,7 +81,7 @@ public sealed class CppoTrainer : IDisposable
                 flat.ZeroGrad();
                 parts.Loss.backward();
                 flat.ClipGradNorm(1.0);
-                opt.Lr = cfg.Lr * Math.Min(1.0, (optimizerSteps + 1.0) / Math.Max(1, cfg.WarmupSteps));
+                opt.Lr = cfg.Lr * Math.Min(1.0, (optimizerSteps + 1.0) / Math.Max(1, WarmupSteps));
                 opt.Step();
                 optimizerSteps++;
                 if (it == 0) loss = parts.Loss.ToDouble();
@@ -94,6 +100,7 @@ public sealed class CppoTrainer : IDisposable
     public CppoRunResult Run(IReadOnlyList<ArithProblem> train, IReadOnlyList<ArithProblem> eval, long seed, int detailSteps = int.MaxValue)
     {
         int m = run.Multiplier, qps = cfg.QuestionsPerStep * m, steps = train.Count / qps;
+        WarmupSteps = cfg.WarmupFor(steps * cfg.Mu);
         var evalAt = Enumerable.Range(1, cfg.EvalPoints).Select(i => (int)Math.Round(i * steps / (double)cfg.EvalPoints)).ToHashSet();
         var curve = new List<EvalPoint>();
         EvalResult Eval(int step)

@@ -9,6 +9,9 @@ public static class RemaxClaims
     static string F(double v, string f = "F2") => v.ToString(f, CultureInfo.InvariantCulture);
     static string Gb(long b) => $"{b / 1e9:F2} GB";
 
+    /// <summary>Relative tolerance of the greedy baseline's shift invariance (tr Cov with and without the shift).</summary>
+    public const double ShiftTolerance = 1e-3;
+
     public static Table RunsTable(RemaxResults r) => new(
         ["method", "γ", "decodes/prompt", "trainable params", "Adam state", "s/iteration", "train s", "accuracy", "explained var (PPO)"],
         r.Runs.Select(x => new[] { x.Name, F(x.Gamma), x.DecodesPerPrompt.ToString(), x.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture),
@@ -22,7 +25,7 @@ public static class RemaxClaims
 
     public static Table VarianceTable(RemaxResults r) => new(
         ["estimator", "reward shift", "draws", "tr Cov(g)", "mean ‖g‖"],
-        r.Variance.Select(v => new[] { v.Estimator, F(v.Shift, "G3"), v.Draws.ToString(), v.ProjectedVariance.ToString("G4", CultureInfo.InvariantCulture), F(v.MeanNorm, "G4") }).ToList());
+        r.Variance.Select(v => new[] { v.Estimator, F(v.Shift, "G3"), v.Draws.ToString(), v.CovarianceTrace.ToString("G4", CultureInfo.InvariantCulture), F(v.MeanNorm, "G4") }).ToList());
 
     public static IReadOnlyList<Claim> Evaluate(RemaxResults r)
     {
@@ -37,18 +40,30 @@ public static class RemaxClaims
             .Where(p => p.ReMax is not null && p.Ppo is not null).ToList();
         if (pairs.Count > 0)
         {
-            bool measured = pairs.All(p => p.ReMax!.MeasuredBytes is not null && p.Ppo!.MeasuredBytes is not null);
-            var savings = pairs.Select(p => measured ? 1 - p.ReMax!.MeasuredBytes!.Value / (double)p.Ppo!.MeasuredBytes!.Value
-                : 1 - (p.ReMax!.WeightBytes + p.ReMax.GradBytes + p.ReMax.AdamBytes + p.ReMax.ActivationEstimateBytes) /
-                      (double)(p.Ppo!.WeightBytes + p.Ppo.GradBytes + p.Ppo.AdamBytes + p.Ppo.ActivationEstimateBytes)).ToList();
+            // PPO is measured and estimated as it is trained (DeepSpeed-Chat: actor update, then critic update; option (a) of the
+            // review, Papers/Remax/README.md): the expected saving is the critic's weights, grads and Adam moments over PPO's total.
+            static double Total(MemoryRow m) => m.WeightBytes + m.GradBytes + m.AdamBytes + m.ActivationEstimateBytes;
+            var rows = pairs.Select(p => (p.Batch, R: p.ReMax!, P: p.Ppo!, Expected: 1 - Total(p.ReMax!) / Total(p.Ppo!),
+                Measured: p.ReMax!.MeasuredBytes is long a && p.Ppo!.MeasuredBytes is long b && b > 0 ? 1 - a / (double)b : (double?)null)).ToList();
+            var done = rows.Where(x => x.Measured is not null).ToList();
+            var failed = pairs.SelectMany(p => new[] { p.ReMax!, p.Ppo! }).Where(m => m.Source.StartsWith("probe failed")).ToList();
             var mm = r.Config.MemoryModelOrDefault;
-            var v = !gpu || !measured ? Verdict.Pending : savings.Max() >= 0.4 ? Verdict.Reproduced : savings.Max() >= 0.2 ? Verdict.Partly : Verdict.NotReproduced;
+            const double agree = 0.10;
+            var v = !gpu || done.Count == 0 ? Verdict.Pending
+                : done.Max(x => x.Measured!.Value) >= 0.4 ? Verdict.Reproduced
+                : done.All(x => x.Measured > 0 && Math.Abs(x.Measured!.Value - x.Expected) <= agree) ? Verdict.Partly : Verdict.NotReproduced;
             claims.Add(new Claim("≈46% less GPU memory than PPO (no critic: no critic weights, grads, Adam state, activations)",
                 "Llama-2-7B, critic as large as the actor, A800/A100-80GB", "≈46% less",
-                $"d = {mm.Dim}, {mm.Layers} layers, one update incl. frozen reference forward, critic = actor size; {(measured ? "NVML peak, fresh process each" : "analytic estimate only")}",
-                string.Join("; ", pairs.Zip(savings, (p, s) => $"batch {p.Batch}: {100 * s:F0}% less" +
-                    (measured ? $" ({Gb(p.ReMax!.MeasuredBytes!.Value)} vs {Gb(p.Ppo!.MeasuredBytes!.Value)})" : ""))),
-                v, measured ? "NVML includes the CUDA context and the caching allocator's reserve" : pending + "; the numbers shown are the analytic estimate"));
+                $"d = {mm.Dim}, {mm.Layers} layers, one update incl. frozen reference forward, critic = actor size, PPO's actor and critic updated one " +
+                $"after the other; {(done.Count > 0 ? $"NVML peak ({string.Join(", ", done.SelectMany(x => new[] { x.R.Source, x.P.Source }).Distinct())}), fresh process each" : "analytic estimate only")}",
+                string.Join("; ", rows.Select(x => $"batch {x.Batch}: " + (x.Measured is double ms ? $"{100 * ms:F0}% less ({Gb(x.R.MeasuredBytes!.Value)} vs {Gb(x.P.MeasuredBytes!.Value)}), " : "") +
+                    $"{100 * x.Expected:F0}% expected")),
+                v, (gpu && done.Count > 0
+                    ? "expected = the critic's weights + grads + Adam over PPO's analytic total (activations: the larger of the two sequential backwards); " +
+                      "at 7B those states dominate memory, at this size activations do, so the toy saving is expected far below 46%; " +
+                      $"partly = every measured saving within {100 * agree:F0} points of its expectation; NVML includes the CUDA context and the caching allocator's reserve"
+                    : gpu ? "no probe measured (see the memory table)" : pending + "; the numbers shown are the analytic estimate") +
+                    (failed.Count > 0 ? $"; {failed.Count} probe(s) failed: {string.Join(", ", failed.Select(m => $"{m.Method} b={m.Batch}"))}" : "")));
         }
         if (remax is not null && ppo is not null)
         {
@@ -71,17 +86,21 @@ public static class RemaxClaims
         var n0 = v0.FirstOrDefault(x => x.Estimator.StartsWith("none")); var ns = vs.FirstOrDefault(x => x.Estimator.StartsWith("none"));
         if (g0 is not null && gs is not null && n0 is not null && ns is not null)
         {
-            bool invariant = Math.Abs(gs.ProjectedVariance - g0.ProjectedVariance) <= 1e-6 * Math.Max(1e-30, g0.ProjectedVariance) + 1e-12;
-            bool grows = ns.ProjectedVariance > n0.ProjectedVariance;
+            // CUDA backwards are nondeterministic (index_select's and SDPA's use atomics), so the two traces of the same draws agree
+            // only to about 1e-6..1e-5 relative there; exactly on the CPU. The weights fed to the backward must agree exactly.
+            bool invariant = Math.Abs(gs.CovarianceTrace - g0.CovarianceTrace) <= ShiftTolerance * Math.Max(1e-30, g0.CovarianceTrace) + 1e-12
+                             && gs.WeightSum == g0.WeightSum && gs.Draws == g0.Draws;
+            bool grows = ns.CovarianceTrace > n0.CovarianceTrace;
             claims.Add(new Claim("The greedy baseline reduces variance (under conditions), and is unbiased",
                 "theory (ReMax §4)", "variance reduction when r(greedy) tracks E[r]",
                 $"frozen SFT policy, {g0.Draws} draws × {r.Config.VariancePrompts} prompts; rewards as is and shifted by {F(gs.Shift, "G3")}",
-                $"tr Cov: none {n0.ProjectedVariance:G3} → {ns.ProjectedVariance:G3} when shifted; greedy {g0.ProjectedVariance:G3} → {gs.ProjectedVariance:G3}; " +
-                string.Join(", ", v0.Select(x => $"{x.Estimator} {x.ProjectedVariance:G3}")),
-                invariant && grows ? (g0.ProjectedVariance < n0.ProjectedVariance ? Verdict.Reproduced : Verdict.Partly) : Verdict.NotReproduced,
-                "with 0/1-like rewards the greedy baseline need not beat b = 0 (spec §5); it is invariant to a constant reward shift, b = 0 is not"));
+                $"tr Cov: none {n0.CovarianceTrace:G3} → {ns.CovarianceTrace:G3} when shifted; greedy {g0.CovarianceTrace:G3} → {gs.CovarianceTrace:G3}; " +
+                string.Join(", ", v0.Select(x => $"{x.Estimator} {x.CovarianceTrace:G3}")),
+                invariant && grows ? (g0.CovarianceTrace < n0.CovarianceTrace ? Verdict.Reproduced : Verdict.Partly) : Verdict.NotReproduced,
+                "with 0/1-like rewards the greedy baseline need not beat b = 0 (spec §5); it is invariant to a constant reward shift, b = 0 is not; " +
+                $"invariance = identical baseline-subtracted weights and traces within {ShiftTolerance:G1} relative (CUDA backwards are not bit-exact)"));
         }
-        return claims;
+        return Blocks.Rl.RlBudget.Annotate(claims, ours, r.Sft, r.Budget);
     }
 
     public static string Markdown(RemaxResults r)
@@ -93,6 +112,7 @@ public static class RemaxClaims
             - Preset: `{r.Preset}`; device: {r.Runtime.Device} ({r.Runtime.DeviceName}); wall time {r.WallSeconds:F0} s; started {r.StartedUtc}
             - Model: {r.Parameters:N0} parameters; SFT warm start: greedy accuracy {100 * r.SftEval.Accuracy:F1}% on held-out {r.Config.EvalOps}-op problems
             - Task reward: 1.0 correct answer + 0.2 well-formed trace (a program, so there is no reward model in the memory budget)
+            {Blocks.Rl.RlBudget.MarkdownLine(r.Sft, r.Budget)}
             """;
         return ClaimsTable.ToMarkdown("ReMax", r.Claims, pre, "## Runs\n\n" + RunsTable(r).ToMarkdown() + "\n## Memory\n\n" + MemoryTable(r).ToMarkdown() +
             "\n## Gradient variance\n\n" + VarianceTable(r).ToMarkdown());

@@ -17,6 +17,13 @@ public sealed record MemoryProbeRequest(string Method, int Batch, int Tokens, Ti
 /// Measured through NVML after a warm-up update, in a fresh process per configuration when launched from the CLI (the
 /// caching allocator never gives memory back); the analytic bytes are printed beside it.
 /// </summary>
+/// <remarks>
+/// PPO's update is DeepSpeed-Chat's, as <see cref="RemaxTrainer"/> trains it: the actor's forward/backward/step, then the
+/// critic's (review option (a)). The actor's graph is freed before the critic's is built, so the two activation sets are never
+/// alive together: the analytic estimate takes the larger of the two (the actor's, which adds the logits), not their sum, and
+/// the expected saving of ReMax is the critic's weights, gradients and Adam moments over PPO's total. At 7B (the paper) those
+/// states dominate memory; at this toy size activations do, so the expected saving is far below 46% and the claim says so.
+/// </remarks>
 public static class MemoryProbe
 {
     /// <summary>Runs the probe in this process.</summary>
@@ -26,6 +33,7 @@ public static class MemoryProbe
         var cfg = req.Model.Validate();
         if (req.PromptTokens + req.Tokens > cfg.MaxSeq) throw new ConfigException($"MemoryProbe: {req.PromptTokens}+{req.Tokens} tokens exceed MaxSeq {cfg.MaxSeq}.");
         var sw = Stopwatch.StartNew();
+        long? baseline = device.type == DeviceType.CUDA ? GpuMemory.DeviceUsedBytes() : null;   // before any model exists
         using var actor = new TinyLm(cfg, req.Seed); actor.to(device);
         using var reference = new TinyLm(cfg, req.Seed + 1); reference.to(device);
         foreach (var p in reference.parameters()) p.requires_grad = false;
@@ -70,9 +78,38 @@ public static class MemoryProbe
             measured = device.type == DeviceType.CUDA ? peak.Peak : null;
             source = device.type == DeviceType.CUDA ? peak.Source : "analytic only (CPU)";
         }
-        long n = flat.Data.numel(), nc = cflat?.Data.numel() ?? 0, bytes = flat.Data.element_size();
-        return new MemoryRow(ppo ? "PPO" : "ReMax", req.Batch, req.Tokens, n + nc, (2 * n + nc) * bytes, (n + nc) * bytes, 2 * (n + nc) * bytes,
-            ActivationEstimate(cfg, req.Batch, req.PromptTokens + req.Tokens, req.Tokens) * (ppo ? 2 : 1), measured, source, Math.Round(sw.Elapsed.TotalSeconds, 2));
+        // The whole device's use includes every other process (the parent `reproduce remax` with its context and allocator
+        // reserve): count only what this probe added after its start.
+        if (measured is long m && source == "NVML device" && baseline is long b0) { measured = Math.Max(0, m - b0); source = "NVML device − baseline"; }
+        long n = flat.Data.numel(), nc = cflat?.Data.numel() ?? 0;
+        return Analytic(req, n, nc, flat.Data.element_size()) with { MeasuredBytes = measured, Source = source, BaselineBytes = baseline, Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2) };
+    }
+
+    /// <summary>The analytic row of a probe (nothing measured): actor <paramref name="actor"/> and critic <paramref name="critic"/>
+    /// parameters; weights = actor + reference + critic, grads and Adam moments for actor + critic, activations of one
+    /// backward (PPO's two backwards run one after the other, so the larger of the two, see the remarks).</summary>
+    public static MemoryRow Analytic(MemoryProbeRequest req, long actor, long critic, long elementBytes = 4)
+    {
+        bool ppo = req.Method.Equals(nameof(RlMethod.Ppo), StringComparison.OrdinalIgnoreCase);
+        if (!ppo) critic = 0;
+        return new MemoryRow(ppo ? "PPO" : "ReMax", req.Batch, req.Tokens, actor + critic, (2 * actor + critic) * elementBytes, (actor + critic) * elementBytes,
+            2 * (actor + critic) * elementBytes, ActivationEstimate(req.Model, req.Batch, req.PromptTokens + req.Tokens, req.Tokens), null, "analytic only", 0);
+    }
+
+    /// <summary>The row recorded when a probe fails (its process died, its output did not parse, NVML failed): the analytic
+    /// split with <c>MeasuredBytes = null</c> and <c>Source = "probe failed: …"</c>, so a failed probe never loses the run.</summary>
+    public static MemoryRow Fallback(MemoryProbeRequest req, Exception e)
+    {
+        long n = req.Model.ParameterCount();
+        var msg = e.Message.ReplaceLineEndings(" ");
+        return Analytic(req, n, n + req.Model.Dim + 1) with { Source = "probe failed: " + (msg.Length > 300 ? msg[..300] + "…" : msg) };
+    }
+
+    /// <summary>Runs <paramref name="probe"/>, or returns <see cref="Fallback"/> when it throws.</summary>
+    public static MemoryRow RunOrFallback(MemoryProbeRequest req, Func<MemoryProbeRequest, MemoryRow> probe)
+    {
+        try { return probe(req); }
+        catch (Exception e) { return Fallback(req, e); }
     }
 
     /// <summary>

@@ -43,7 +43,6 @@ public sealed record RemaxConfig(
     int EvalPoints = 4,
     int VarianceDraws = 200,
     int VariancePrompts = 64,
-    int VarianceDirections = 16,
     double VarianceShift = 1.0,
     TinyLmConfig? MemoryModel = null,
     int[]? MemoryBatches = null,
@@ -57,7 +56,7 @@ public sealed record RemaxConfig(
         [new("ReMax", RlMethod.ReMax), new("PPO", RlMethod.Ppo)],
         Steps: 2, PromptsPerStep: 4, EvalQuestions: 32, EvalPoints: 1, Lr: 1e-4, CriticLr: 1e-4, MaxNewTokens: 40,
         RlMinOps: 1, RlMaxOps: 2, EvalOps: 2,
-        VarianceDraws: 4, VariancePrompts: 4, VarianceDirections: 4,
+        VarianceDraws: 4, VariancePrompts: 4,
         MemoryModel: new TinyLmConfig(Vocab: 0, Dim: 64, Layers: 2, Heads: 4, MaxSeq: 160), MemoryBatches: [4], MemoryTokens: 24,
         Preset: "test");
 
@@ -89,7 +88,7 @@ public sealed record RemaxConfig(
         Check.Positive(n, nameof(RatioClip), RatioClip); Check.Positive(n, nameof(ValueClip), ValueClip);
         Check.Positive(n, nameof(EvalQuestions), EvalQuestions); Check.Positive(n, nameof(EvalPoints), EvalPoints);
         Check.That(VarianceDraws >= 2, n, nameof(VarianceDraws), "need at least 2 draws for a variance.");
-        Check.Positive(n, nameof(VariancePrompts), VariancePrompts); Check.Positive(n, nameof(VarianceDirections), VarianceDirections);
+        Check.Positive(n, nameof(VariancePrompts), VariancePrompts);
         Check.That(MemoryBatchList.All(b => b > 0), n, nameof(MemoryBatches), "batch sizes must be positive.");
         Check.Positive(n, nameof(MemoryTokens), MemoryTokens);
         return this;

@@ -49,7 +49,7 @@ public static class RemaxReport
     {
         var est = rows.Select(v => v.Estimator).Distinct().ToArray();
         return Charts.GroupedBars(est, rows.Select(v => v.Shift).Distinct().Select(s => ($"reward shift {s:G3}",
-            est.Select(e => rows.First(v => v.Estimator == e && v.Shift == s).ProjectedVariance).ToArray())), "Gradient variance (trace of covariance)", "tr Cov(g)");
+            est.Select(e => rows.First(v => v.Estimator == e && v.Shift == s).CovarianceTrace).ToArray())), "Gradient variance (trace of covariance)", "tr Cov(g)");
     }
 
     /// <summary>Per-token returns in paper mode (γ = 1) and code mode (γ = 0.99) for one response of T tokens, β = 0.</summary>
@@ -77,14 +77,25 @@ public static class RemaxReport
         }
         rep.Chart(ReturnCurve());
         rep.Heading("Time");
-        rep.Chart(TimeBreakdown(r.Runs)); rep.Chart(AccuracyVsTime(r.Runs));
-        rep.Chart(PerStep(r.Runs, x => x.MeanRewardPerStep, "Mean sample reward", "reward"));
-        rep.Chart(PerStep(r.Runs, x => x.KlPerStep, "KL(π_old ‖ π_ref) per token", "KL"));
-        rep.Chart(PerStep(r.Runs, x => x.ExplainedVariancePerStep, "PPO critic: explained variance of the returns", "explained variance"));
-        rep.Heading("Memory");
-        rep.Table(RemaxClaims.MemoryTable(r)); rep.Chart(MemoryBars(r.Memory));
-        rep.Heading("Gradient variance");
-        rep.Table(RemaxClaims.VarianceTable(r)); rep.Chart(VarianceBars(r.Variance));
+        if (r.Runs.Length > 0)
+        {
+            rep.Chart(TimeBreakdown(r.Runs)); rep.Chart(AccuracyVsTime(r.Runs));
+            rep.Chart(PerStep(r.Runs, x => x.MeanRewardPerStep, "Mean sample reward", "reward"));
+            rep.Chart(PerStep(r.Runs, x => x.KlPerStep, "KL(π_old ‖ π_ref) per token", "KL"));
+            if (r.Runs.Any(x => x.ExplainedVariancePerStep.Any(double.IsFinite)))
+                rep.Chart(PerStep(r.Runs, x => x.ExplainedVariancePerStep, "PPO critic: explained variance of the returns", "explained variance"));
+        }
+        // results.json and this report are also written part-way (after the runs, after the probes): show only what exists.
+        if (r.Memory.Length > 0)
+        {
+            rep.Heading("Memory");
+            rep.Table(RemaxClaims.MemoryTable(r)); rep.Chart(MemoryBars(r.Memory));
+        }
+        if (r.Variance.Length > 0)
+        {
+            rep.Heading("Gradient variance");
+            rep.Table(RemaxClaims.VarianceTable(r)); rep.Chart(VarianceBars(r.Variance));
+        }
         return rep;
     }
 }
