@@ -260,6 +260,33 @@ public static class SceneVqa
         return torch.tensor(data, [list.Count, 3, h, h]);
     }
 
+    /// <summary>Renders the longest prefix of <paramref name="scenes"/> that fits in <paramref name="seconds"/> (chunk by chunk,
+    /// at least <paramref name="minimum"/> scenes; all of them when <paramref name="seconds"/> is null): images [n, 3, H, W] on
+    /// the CPU and n. The bytes equal <see cref="Images"/> of the same prefix.</summary>
+    public static (Tensor Images, int Count) ImagesWithin(IReadOnlyList<Scene> scenes, SceneVqaConfig cfg, double? seconds, int minimum = 1)
+    {
+        if (seconds is not double budget) return (Images(scenes, cfg), scenes.Count);
+        int h = cfg.Image, size = 3 * h * h, n = scenes.Count;
+        var data = new float[(long)n * size];
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        int done = 0, chunk = Math.Max(1, Math.Min(n, Math.Max(minimum, 1024)));
+        while (done < n)
+        {
+            int take = Math.Min(chunk, n - done), from = done;
+            Parallel.For(0, take, i => Array.Copy(Render(scenes[from + i], cfg), 0, data, (long)(from + i) * size, size));
+            done += take;
+            double perScene = sw.Elapsed.TotalSeconds / done;
+            if (done >= minimum && sw.Elapsed.TotalSeconds + Math.Min(chunk, n - done) * perScene > budget) break;
+        }
+        if (done < n) Array.Resize(ref data, done * size);
+        return (torch.tensor(data, [done, 3, h, h]), done);
+    }
+
+    /// <summary>A held-out evaluation set: <paramref name="perType"/> VQA samples of each question type, grouped by type. Each
+    /// type has its own seeded stream, so a smaller set is the per-type prefix of a larger one.</summary>
+    public static SceneSample[] EvalSet(SceneVqaConfig cfg, int perType, long seed) =>
+        cfg.TypeList.SelectMany(t => Generate(cfg with { Types = [t] }, seed, "eval-" + t, perType)).ToArray();
+
     /// <summary>Patches of the grid that an object's bounding square touches (for the subject/non-subject analysis).</summary>
     public static bool[] CoveredPatches(Scene s, SceneVqaConfig cfg)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using TorchSharp;
 using Workbench.Blocks.Lm;
 using Workbench.Blocks.Optim;
@@ -30,8 +31,18 @@ public sealed record MmTrainConfig(int Steps, int Batch, double Lr, int WarmupSt
     }
 }
 
-/// <summary>What training did, or that the checkpoint came from the cache.</summary>
-public sealed record MmTrainResult(double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath);
+/// <summary>What training did, or that the checkpoint came from the cache. <see cref="Steps"/> is what ran: fewer than
+/// <see cref="RequestedSteps"/> when a time budget (<see cref="Deadline"/>) cut the run, which <see cref="Cut"/> then says (as it
+/// says a smaller image pool). From the cache, steps, pool and cut come from the checkpoint's metadata, so a paper that reuses
+/// another's checkpoint reports what was actually trained; Seconds is then the original training time.</summary>
+public sealed record MmTrainResult(double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath,
+    int RequestedSteps = 0, int WarmupSteps = 0, int Pool = 0, int RequestedPool = 0, string? Cut = null)
+{
+    /// <summary>"trained 3,100 of 6,000 steps in 140 s" / "from the cache (…)", for logs and claims.</summary>
+    public string Summary =>
+        (FromCache ? "from the cache: " : "") + $"{Steps:N0} of {RequestedSteps:N0} steps" + (Pool < RequestedPool ? $", pool {Pool:N0} of {RequestedPool:N0}" : "") +
+        (Seconds > 0 ? $" in {Seconds:F0} s" : "") + (Cut is null ? "" : " (cut by the time budget)");
+}
 
 /// <summary>A batch of prompts (the answer not included): images, text ids [B,T] (question + "assistant :", right-padded),
 /// each row's last prompt column in the full sequence, the answer's first token, the question types.</summary>
@@ -46,9 +57,19 @@ public sealed record MmAccuracy(double Overall, Dictionary<string, double> ByTyp
 
 public static class MultimodalTraining
 {
+    /// <summary>Share of the time left before <see cref="Deadline"/> that training takes by default (the rest is for the
+    /// evaluations); without a deadline training runs all its steps.</summary>
+    public const double DefaultBudgetShare = 0.6;
+    /// <summary>Share of the training budget the image pool may take to render (a smaller pool is rendered when it would not fit).</summary>
+    public const double PoolShare = 0.15;
+
     /// <summary>Trains <paramref name="model"/> or loads the cached checkpoint for the same model config, training config,
-    /// seed and vocabulary (the safetensors file lives in the <see cref="CheckpointCache"/>, so VTW and ParVTS share it).</summary>
-    public static MmTrainResult TrainOrLoad(MultimodalLm model, MmTrainConfig cfg, long seed, CheckpointCache? cache = null)
+    /// seed and vocabulary (the safetensors file lives in the <see cref="CheckpointCache"/>, so VTW and ParVTS share it).
+    /// Under a <see cref="Deadline"/> training gets <paramref name="budgetShare"/> of the time left now (<see cref="Train"/>
+    /// fits its step count to it). A checkpoint whose training was cut is reused only under a deadline; without one the full
+    /// run is wanted, so it is trained again and replaces the entry.</summary>
+    public static MmTrainResult TrainOrLoad(MultimodalLm model, MmTrainConfig cfg, long seed, CheckpointCache? cache = null,
+        double budgetShare = DefaultBudgetShare)
     {
         cfg.Validate();
         cache ??= CheckpointCache.Default();
@@ -58,43 +79,107 @@ public static class MultimodalTraining
         var path = cache.PathFor("multimodal", "scenevqa-T", key, "safetensors");
         if (File.Exists(path))
         {
-            Safetensors.LoadModule(path, model);
-            return new MmTrainResult([], 0, 0, true, path);
+            var cached = FromMetadata(Safetensors.ReadMetadata(path), cfg, path);
+            if (cached.Cut is null || Deadline.At is not null)
+            {
+                Safetensors.LoadModule(path, model);
+                return cached;
+            }
         }
-        var r = Train(model, cfg, seed);
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string> { ["what"] = "SceneVQA multimodal model T" }));
+        var r = Train(model, cfg, seed, TimeBudget.Share(budgetShare));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, Metadata(r)));
         return r with { CheckpointPath = path };
     }
 
-    /// <summary>The training loop (see <see cref="MmTrainConfig"/>).</summary>
-    public static MmTrainResult Train(MultimodalLm model, MmTrainConfig cfg, long seed)
+    /// <summary>The checkpoint metadata that records what training did (read back by <see cref="FromMetadata"/>).</summary>
+    public static Dictionary<string, string> Metadata(MmTrainResult r)
     {
+        var m = new Dictionary<string, string>
+        {
+            ["what"] = "SceneVQA multimodal model T",
+            ["steps"] = r.Steps.ToString(CultureInfo.InvariantCulture),
+            ["requested_steps"] = r.RequestedSteps.ToString(CultureInfo.InvariantCulture),
+            ["warmup_steps"] = r.WarmupSteps.ToString(CultureInfo.InvariantCulture),
+            ["pool"] = r.Pool.ToString(CultureInfo.InvariantCulture),
+            ["requested_pool"] = r.RequestedPool.ToString(CultureInfo.InvariantCulture),
+            ["seconds"] = r.Seconds.ToString("R", CultureInfo.InvariantCulture),
+        };
+        if (r.Cut is not null) m["cut"] = r.Cut;
+        return m;
+    }
+
+    /// <summary>A cache hit's result from the checkpoint metadata; entries written before it was recorded count as full runs.</summary>
+    public static MmTrainResult FromMetadata(IReadOnlyDictionary<string, string> meta, MmTrainConfig cfg, string path)
+    {
+        int I(string k, int fallback) => meta.TryGetValue(k, out var v) && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) ? x : fallback;
+        double sec = meta.TryGetValue("seconds", out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : 0;
+        return new MmTrainResult([], I("steps", cfg.Steps), sec, true, path, I("requested_steps", cfg.Steps), I("warmup_steps", cfg.WarmupSteps),
+            I("pool", cfg.Pool), I("requested_pool", cfg.Pool), meta.GetValueOrDefault("cut"));
+    }
+
+    /// <summary>
+    /// The training loop (see <see cref="MmTrainConfig"/>). With <paramref name="budgetSeconds"/> (null: no limit, all steps)
+    /// the run is sized to it: the image pool renders within <see cref="PoolShare"/> of it; after the first steps (the first
+    /// <see cref="UntimedSteps"/> are initialisation and not timed) <see cref="TimeBudget.FitSteps"/> fixes the step count, and
+    /// the warm-up + cosine schedule is built for that count (the warm-up is kept at most a tenth of it). At the end of the
+    /// warm-up, before the cosine depends on the count, it is fitted again on the longer measurement. A run that still
+    /// overruns (past the <see cref="Deadline"/>, or 25% past its budget) stops there; the result records what ran.
+    /// </summary>
+    public static MmTrainResult Train(MultimodalLm model, MmTrainConfig cfg, long seed, double? budgetSeconds = null)
+    {
+        var sw = Stopwatch.StartNew();
         var dev = model.lm.ParameterDevice;
         var data = model.Config.Data;
         var tok = model.Tokenizer;
-        var pool = SceneVqa.Generate(data, seed, "train", cfg.Pool, cfg.CaptionFraction);
-        using var images = SceneVqa.Images(pool.Select(s => s.Scene), data).to(dev);
+        var all = SceneVqa.Generate(data, seed, "train", cfg.Pool, cfg.CaptionFraction);
+        var (poolImages, poolCount) = SceneVqa.ImagesWithin(all.Select(s => s.Scene).ToList(), data, budgetSeconds * PoolShare, Math.Min(cfg.Pool, cfg.Batch));
+        var pool = all.Take(poolCount).ToArray();
+        using var images = poolImages.to(dev);
+        poolImages.Dispose();
+        // Token ids once per pool sample (the same ids the loop used to encode per step): image prompts, text-only twins, targets.
+        var imagePrompts = pool.Select(s => tok.Encode(s.Question + " " + SceneVqa.AssistantText)).ToArray();
+        var textPrompts = pool.Select(s => (long[])[.. model.SystemIds, .. tok.Encode(SceneVqa.TextTwin(s.Scene, data.Grid) + " " + s.Question + " " + SceneVqa.AssistantText)]).ToArray();
+        var targets = pool.Select(s => tok.Encode(s.Answer).Append(tok.EosId).ToArray()).ToArray();
         using var flat = FlatParameters.Create(model.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, cfg.Lr, 0.9, 0.95, 1e-8, cfg.WeightDecay);
         var rng = Seeding.Rng(seed, "mm-train-batches");
         var losses = new List<double>();
-        var sw = Stopwatch.StartNew();
+
+        int requested = cfg.Steps, total = requested, warm = cfg.WarmupSteps, done = 0, fittedAt = -1;
+        int untimed = Math.Min(UntimedSteps, requested);
+        int probe = Math.Min(requested, Math.Max(untimed + 5, Math.Min(50, requested / 20)));
+        double loopStart = sw.Elapsed.TotalSeconds, t0 = 0;
+        double? loopBudget = budgetSeconds - loopStart;
+        string? stopped = null;
+        // Steps that fit: the steps after the untimed ones cost (t − t0)/(step − untimed) each, and have loopBudget − t0 left.
+        int Fit(int step, double t) => untimed + TimeBudget.FitSteps(requested - untimed, step - untimed, t - t0, loopBudget!.Value - t0, minimum: step - untimed);
         model.train();
-        Progress.Run("SceneVQA model T", cfg.Steps, tick =>
+        Progress.Run("SceneVQA model T", requested, tick =>
         {
-            for (int step = 0; step < cfg.Steps; step++)
+            for (int step = 0; step < total; step++)
             {
+                if (loopBudget is double lb)
+                {
+                    double t = sw.Elapsed.TotalSeconds - loopStart;
+                    if (step == untimed) t0 = t;
+                    // First fit after the probe steps, or earlier once they have taken a tenth of the budget (slow device).
+                    bool first = fittedAt < 0 && (step == probe || (step >= untimed + 2 && t > 0.1 * lb));
+                    if (first || (step == warm && warm > fittedAt && fittedAt >= 0))
+                    {
+                        total = Fit(step, t);
+                        if (first) { fittedAt = step; warm = Math.Min(cfg.WarmupSteps, Math.Max(step, total / 10)); }
+                        if (step >= total) break;
+                    }
+                    if (step > untimed && (Deadline.Passed || t > 1.25 * lb))
+                    {
+                        stopped = $"stopped at step {step:N0} of {total:N0}{(fittedAt >= 0 ? " fitted" : "")} ({(Deadline.Passed ? "deadline passed" : "over budget")})";
+                        break;
+                    }
+                }
                 using var scope = torch.NewDisposeScope();
                 var rows = Enumerable.Range(0, cfg.Batch).Select(_ => rng.Next(pool.Length)).ToArray();
                 bool textOnly = rng.NextDouble() < cfg.TextOnlyFraction;
-                var seqs = rows.Select(i =>
-                {
-                    var s = pool[i];
-                    var prefix = textOnly ? SceneVqa.TextTwin(s.Scene, data.Grid) + " " : "";
-                    var prompt = tok.Encode(prefix + s.Question + " " + SceneVqa.AssistantText);
-                    var target = tok.Encode(s.Answer).Append(tok.EosId).ToArray();
-                    return (Prompt: textOnly ? [.. model.SystemIds, .. prompt] : prompt, Target: target);
-                }).ToArray();
+                var seqs = rows.Select(i => (Prompt: textOnly ? textPrompts[i] : imagePrompts[i], Target: targets[i])).ToArray();
                 var sb = SupervisedBatch.Build(seqs, tok.PadId);
                 int len = sb.Length;
                 var x = torch.tensor(sb.Ids, [rows.Length, len]).to(dev);
@@ -110,21 +195,29 @@ public static class MultimodalTraining
                 }
                 var logp = LmUtil.TokenLogProbs(logits, y);
                 var loss = -(logp * m).sum() / m.sum();
-                opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, cfg.WarmupSteps, cfg.Steps);
+                opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, total);
                 flat.ZeroGrad();
                 loss.backward();
                 flat.ClipGradNorm(1.0);
                 opt.Step();
-                if (step % 10 == 0 || step == cfg.Steps - 1) losses.Add(loss.ToDouble());
-                tick.Tick($"loss {losses[^1]:F3}");
+                done = step + 1;
+                if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());
+                tick.Tick(total < requested ? $"loss {losses[^1]:F3}, {done:N0}/{total:N0} fitted" : $"loss {losses[^1]:F3}");
             }
         });
         model.eval();
-        return new MmTrainResult(losses.ToArray(), cfg.Steps, sw.Elapsed.TotalSeconds, false, "");
+        var cut = new[] { TimeBudget.CutNote(done, requested), TimeBudget.CutNote(pool.Length, cfg.Pool, "pool samples"), stopped }.Where(c => c is not null).ToArray();
+        return new MmTrainResult(losses.ToArray(), done, sw.Elapsed.TotalSeconds, false, "", requested, warm, pool.Length, cfg.Pool,
+            cut.Length == 0 ? null : string.Join("; ", cut));
     }
 
+    /// <summary>The first training steps are not timed when fitting the step count (CUDA context, cuBLAS and allocator warm-up).</summary>
+    public const int UntimedSteps = 3;
+
     /// <summary>A prompt batch (question + "assistant :") for first-answer-token evaluation.</summary>
-    public static VqaBatch PromptBatch(MultimodalLm model, IReadOnlyList<SceneSample> samples)
+    /// <param name="images">The samples' images [B,3,H,W] already rendered (e.g. a slice of <see cref="RenderedSamples.Images"/>);
+    /// null renders them.</param>
+    public static VqaBatch PromptBatch(MultimodalLm model, IReadOnlyList<SceneSample> samples, Tensor? images = null)
     {
         var dev = model.lm.ParameterDevice;
         var tok = model.Tokenizer;
@@ -134,7 +227,9 @@ public static class MultimodalTraining
         for (int i = 0; i < texts.Length; i++)
             for (int t = 0; t < len; t++) ids[i * len + t] = t < texts[i].Length ? texts[i][t] : tok.PadId;
         var last = texts.Select(t => (long)(model.Layout.TextStart + t.Length - 1)).ToArray();
-        using var img = SceneVqa.Images(samples.Select(s => s.Scene), model.Config.Data);
+        if (images is not null && images.shape[0] != samples.Count)
+            throw new ArgumentException($"PromptBatch: {images.shape[0]} images for {samples.Count} samples.");
+        using var img = images?.alias() ?? SceneVqa.Images(samples.Select(s => s.Scene), model.Config.Data);
         return new VqaBatch(img.to(dev), torch.tensor(ids, [samples.Count, len]).to(dev), torch.tensor(last).to(dev),
             samples.Select(s => tok.Encode(s.Answer)[0]).ToArray(), samples.Select(s => s.Type).ToArray(), texts.Select(t => t.Length).ToArray());
     }
@@ -142,14 +237,23 @@ public static class MultimodalTraining
     /// <summary>Log-probabilities (float64, CPU) of the first answer token for every sample, in batches, under the plan
     /// that <paramref name="plan"/> builds for each batch (null = the full model).</summary>
     public static double[][] FirstTokenLogProbs(MultimodalLm model, IReadOnlyList<SceneSample> samples, int batch,
-        Func<VqaBatch, Tensor, TokenPlan>? plan = null)
+        Func<VqaBatch, Tensor, TokenPlan>? plan = null) => FirstTokenLogProbs(model, samples, null, batch, plan);
+
+    /// <summary><see cref="FirstTokenLogProbs(MultimodalLm, IReadOnlyList{SceneSample}, int, Func{VqaBatch, Tensor, TokenPlan}?)"/>
+    /// on a set rendered once (the same log-probabilities, without rendering every image again).</summary>
+    public static double[][] FirstTokenLogProbs(MultimodalLm model, RenderedSamples set, int batch, Func<VqaBatch, Tensor, TokenPlan>? plan = null) =>
+        FirstTokenLogProbs(model, set.Samples, set.Images, batch, plan);
+
+    static double[][] FirstTokenLogProbs(MultimodalLm model, IReadOnlyList<SceneSample> samples, Tensor? images, int batch,
+        Func<VqaBatch, Tensor, TokenPlan>? plan)
     {
         var outp = new List<double[]>();
         using var nograd = torch.no_grad();
         for (int s = 0; s < samples.Count; s += batch)
         {
             using var scope = torch.NewDisposeScope();
-            using var b = PromptBatch(model, samples.Skip(s).Take(batch).ToList());
+            int n = Math.Min(batch, samples.Count - s);
+            using var b = PromptBatch(model, samples.Skip(s).Take(n).ToList(), images?.narrow(0, s, n));
             var (vis, sal) = model.EncodeImages(b.Images);
             var x = model.Embeds(vis, b.TextIds);
             using var run = model.Prefill(x, b.LastOrig, plan?.Invoke(b, sal));

@@ -51,7 +51,9 @@ public static class VtwReport
     /// <summary>Accuracy per question type: full model, VTW at K, the best FastV.</summary>
     public static GenericChart ByType(VtwResults r)
     {
-        var pts = new[] { r.Sweep[^1], r.Sweep[Math.Min(r.ChosenK, r.Sweep.Length - 1)], r.Sweep[0] }.Concat(r.Baselines.Where(b => b.Method.StartsWith("FastV")).Take(1)).ToList();
+        int L = r.Config.Model.Lm.Layers;
+        var pts = new[] { r.SweepAt(L) ?? r.Sweep[^1], r.SweepAt(Math.Min(r.ChosenK, L)), r.SweepAt(0) }.OfType<VtwPoint>().Distinct()
+            .Concat(r.Baselines.Where(b => b.Method.StartsWith("FastV")).Take(1)).ToList();
         var types = pts[0].ByType.Keys.Order().ToArray();
         return Charts.GroupedBars(types, pts.Select((p, i) => (i == 0 ? "full" : $"{p.Method} k={p.K}", types.Select(t => 100 * p.ByType.GetValueOrDefault(t)).ToArray())),
             "Accuracy per question type", "accuracy %");
