@@ -173,8 +173,11 @@ public static class Program
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("Could not start the memory probe process.");
         var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new InvalidOperationException("The memory probe took more than 5 minutes."); }
+        var stdoutTask = p.StandardOutput.ReadToEndAsync();
+        // At most 5 minutes, and never past the run's time budget (the caller records a failed probe and goes on).
+        var limit = TimeSpan.FromSeconds(Math.Clamp(Deadline.SecondsLeft ?? 300, 5, 300));
+        if (!p.WaitForExit(limit)) { p.Kill(true); throw new InvalidOperationException($"The memory probe took more than {limit.TotalSeconds:F0} s{(Deadline.At is null ? "" : " (the time budget)")}."); }
+        var stdout = stdoutTask.Result;
         var line = stdout.Split('\n').LastOrDefault(l => l.StartsWith(ProbePrefix, StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"The memory probe ({req.Method}, batch {req.Batch}) failed (exit {p.ExitCode}): {stderr.Result}");
         return System.Text.Json.JsonSerializer.Deserialize<Workbench.Papers.Remax.MemoryRow>(line[ProbePrefix.Length..], AtomicFile.Json)!;
