@@ -142,7 +142,13 @@ public sealed record ControlTrainConfig(int Steps, int Batch, double Lr, int Poo
 
 public static class ControlTraining
 {
-    public static (EdgeControlNet Net, TrainResult Result) TrainOrLoad(TinyUNet unet, string unetKey, ControlTrainConfig cfg, long seed, CheckpointCache? cache = null)
+    /// <summary>Share of the time left (at the start of its training loop) the ControlNet may take under a deadline.</summary>
+    public const double BudgetShare = 0.3;
+
+    /// <summary>Trains the ControlNet (steps fitted to <paramref name="budgetShare"/> of the time left under a deadline) or
+    /// loads it from the cache.</summary>
+    public static (EdgeControlNet Net, TrainResult Result) TrainOrLoad(TinyUNet unet, string unetKey, ControlTrainConfig cfg, long seed, CheckpointCache? cache = null,
+        double budgetShare = BudgetShare)
     {
         cache ??= CheckpointCache.Default();
         var dev = unet.parameters().First().device;
@@ -150,7 +156,11 @@ public static class ControlTraining
         net.to(dev);
         long n = net.Trainable().Sum(p => p.Param.numel());
         var path = cache.PathFor("diffusion", "edge-controlnet", new { unetKey, cfg, seed, v = 1 }, "safetensors");
-        if (File.Exists(path)) { Safetensors.LoadModule(path, net); net.eval(); return (net, new TrainResult("EdgeControlNet", [], cfg.Steps, 0, true, path, n)); }
+        if (File.Exists(path) && TrainedCheckpoint.Read(path, cfg.Steps) is (var done, true))
+        {
+            Safetensors.LoadModule(path, net); net.eval();
+            return (net, TrainedCheckpoint.Loaded("EdgeControlNet", done, cfg.Steps, path, n));
+        }
         var sched = new NoiseSchedule();
         var (images, prompts, classes, _) = ShapeScenes.Pool(seed, "controlnet", cfg.Pool, unet.Config.Resolution);
         classes.Dispose();
@@ -163,10 +173,11 @@ public static class ControlTraining
         var rng = Seeding.Rng(seed, "controlnet-train");
         var gen = Seeding.TorchGenerator(seed, "controlnet-noise");
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
+        var budget = new TrainBudget(cfg.Steps, budgetShare, dev);
         net.train();
         Progress.Run("Edge ControlNet", cfg.Steps, tick =>
         {
-            for (int step = 0; step < cfg.Steps; step++)
+            for (int step = 0; step < budget.Target; step++)
             {
                 using var scope = torch.NewDisposeScope();
                 var idx = torch.tensor(Enumerable.Range(0, cfg.Batch).Select(_ => (long)rng.Next(cfg.Pool)).ToArray());
@@ -181,13 +192,15 @@ public static class ControlTraining
                 var (sk, mid) = net.Forward(xt, tt, ctx, e);
                 var loss = functional.mse_loss(unet.Forward(xt, tt, ctx, skipResiduals: sk, midResidual: mid), eps);
                 flat.ZeroGrad(); loss.backward(); opt.Step();
-                if (step % 10 == 0 || step == cfg.Steps - 1) losses.Add(loss.ToDouble());
+                budget.Step(step + 1);
+                if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
                 tick.Tick($"loss {losses[^1]:F4}");
             }
         });
         images.Dispose(); prompts.Dispose();
         net.eval();
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, net));
-        return (net, new TrainResult("EdgeControlNet", losses.ToArray(), cfg.Steps, sw.Elapsed.TotalSeconds, false, path, n));
+        var r = new TrainResult("EdgeControlNet", losses.ToArray(), budget.Target, sw.Elapsed.TotalSeconds, false, path, n) { RequestedSteps = cfg.Steps };
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, net, TrainedCheckpoint.Metadata(r, "EdgeControlNet")));
+        return (net, r);
     }
 }

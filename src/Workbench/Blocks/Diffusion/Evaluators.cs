@@ -166,17 +166,25 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         var pd = cache.PathFor("diffusion", "detector", key, "safetensors");
         var pf = cache.PathFor("diffusion", "featurenet", key, "safetensors");
         TrainResult rd, rf;
-        if (File.Exists(pd)) { Safetensors.LoadModule(pd, det); rd = new("PixelDetector", [], ec.Steps, 0, true, pd, Params(det)); }
-        else
+        if (File.Exists(pd) && TrainedCheckpoint.Read(pd, ec.Steps) is (var dd, true))
         {
-            rd = TrainDetector(det, ec, seed) with { CheckpointPath = pd, Parameters = Params(det) };
-            cache.Put(pd, tmp => Safetensors.SaveModule(tmp, det));
+            Safetensors.LoadModule(pd, det); rd = TrainedCheckpoint.Loaded("PixelDetector", dd, ec.Steps, pd, Params(det));
         }
-        if (File.Exists(pf)) { Safetensors.LoadModule(pf, feat); rf = new("FeatureNet", [], ec.Steps, 0, true, pf, Params(feat)); }
         else
         {
-            rf = TrainFeature(feat, ec, baseSide, seed) with { CheckpointPath = pf, Parameters = Params(feat) };
-            cache.Put(pf, tmp => Safetensors.SaveModule(tmp, feat));
+            var t = TrainDetector(det, ec, seed) with { CheckpointPath = pd, Parameters = Params(det) };
+            cache.Put(pd, tmp => Safetensors.SaveModule(tmp, det, TrainedCheckpoint.Metadata(t, "PixelDetector")));
+            rd = t;
+        }
+        if (File.Exists(pf) && TrainedCheckpoint.Read(pf, ec.Steps) is (var df, true))
+        {
+            Safetensors.LoadModule(pf, feat); rf = TrainedCheckpoint.Loaded("FeatureNet", df, ec.Steps, pf, Params(feat));
+        }
+        else
+        {
+            var t = TrainFeature(feat, ec, baseSide, seed) with { CheckpointPath = pf, Parameters = Params(feat) };
+            cache.Put(pf, tmp => Safetensors.SaveModule(tmp, feat, TrainedCheckpoint.Metadata(t, "FeatureNet")));
+            rf = t;
         }
         det.eval(); feat.eval();
         var ev = new Evaluators(det, feat, baseSide, Math.Max(2, 8 * baseSide * baseSide / (32 * 32)));
@@ -199,6 +207,10 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
 
     static long Params(nn.Module m) => m.parameters().Sum(p => p.numel());
 
+    /// <summary>Shares of the time left that the detector and then the feature network may take under a deadline (about
+    /// 10% together).</summary>
+    public const double DetectorBudgetShare = 0.06, FeatureBudgetShare = 0.045;
+
     static TrainResult TrainDetector(PixelDetector det, EvaluatorConfig ec, long seed)
     {
         var dev = det.parameters().First().device;
@@ -207,10 +219,11 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         using var flat = FlatParameters.Create(det.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, ec.Lr);
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
+        var budget = new TrainBudget(ec.Steps, DetectorBudgetShare, dev);
         det.train();
         Progress.Run("Pixel detector", ec.Steps, tick =>
         {
-            for (int step = 0; step < ec.Steps; step++)
+            for (int step = 0; step < budget.Target; step++)
             {
                 using var scope = torch.NewDisposeScope();
                 var pool = pools[step % pools.Length];
@@ -218,12 +231,13 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
                 var idx = torch.tensor(Enumerable.Range(0, b).Select(_ => (long)rng.Next(ec.PoolPerSide)).ToArray());
                 var loss = functional.cross_entropy(det.forward(pool.Images.index_select(0, idx).to(dev)), pool.Classes.index_select(0, idx).to(dev));
                 flat.ZeroGrad(); loss.backward(); opt.Step();
-                if (step % 10 == 0 || step == ec.Steps - 1) losses.Add(loss.ToDouble());
+                budget.Step(step + 1);
+                if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
                 tick.Tick($"loss {losses[^1]:F3}");
             }
         });
         foreach (var p in pools) { p.Images.Dispose(); p.Prompts.Dispose(); p.Classes.Dispose(); }
-        return new TrainResult("PixelDetector", losses.ToArray(), ec.Steps, sw.Elapsed.TotalSeconds, false, "", 0);
+        return new TrainResult("PixelDetector", losses.ToArray(), budget.Target, sw.Elapsed.TotalSeconds, false, "", 0) { RequestedSteps = ec.Steps };
     }
 
     static TrainResult TrainFeature(FeatureNet net, EvaluatorConfig ec, int baseSide, long seed)
@@ -243,20 +257,22 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         using var flat = FlatParameters.Create(net.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, ec.Lr);
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
+        var budget = new TrainBudget(ec.Steps, FeatureBudgetShare, dev);
         net.train();
         Progress.Run("Feature network", ec.Steps, tick =>
         {
-            for (int step = 0; step < ec.Steps; step++)
+            for (int step = 0; step < budget.Target; step++)
             {
                 using var scope = torch.NewDisposeScope();
                 var idx = torch.tensor(Enumerable.Range(0, ec.Batch).Select(_ => (long)rng.Next(scenes.Length)).ToArray());
                 var loss = functional.binary_cross_entropy_with_logits(net.forward(img.index_select(0, idx).to(dev)), y.index_select(0, idx).to(dev));
                 flat.ZeroGrad(); loss.backward(); opt.Step();
-                if (step % 10 == 0 || step == ec.Steps - 1) losses.Add(loss.ToDouble());
+                budget.Step(step + 1);
+                if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
                 tick.Tick($"loss {losses[^1]:F3}");
             }
         });
         img.Dispose();
-        return new TrainResult("FeatureNet", losses.ToArray(), ec.Steps, sw.Elapsed.TotalSeconds, false, "", 0);
+        return new TrainResult("FeatureNet", losses.ToArray(), budget.Target, sw.Elapsed.TotalSeconds, false, "", 0) { RequestedSteps = ec.Steps };
     }
 }

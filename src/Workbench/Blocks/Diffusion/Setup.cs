@@ -13,7 +13,22 @@ public sealed record DiffusionWorld(Denoiser Denoiser, Evaluators Evaluators, Tr
     /// <summary>One log line: the model's size, whether it came from the cache, and the evaluators' held-out quality.</summary>
     public string Summary =>
         $"TinyUNet {Unet.Parameters:N0} parameters ({(Unet.FromCache ? "from cache" : $"trained {Unet.Seconds:F1} s")}); " +
-        $"detector pixel accuracy {DetectorPixelAccuracy:P1}, exact counts {DetectorCountExact:P0}";
+        $"detector pixel accuracy {DetectorPixelAccuracy:P1}, exact counts {DetectorCountExact:P0}" +
+        (TrainingCuts.Length > 0 ? "; cut by the time budget: " + string.Join("; ", TrainingCuts) : "");
+
+    /// <summary>"TinyUNet: 500 of 3,000 steps (time budget, …)" for every model whose training a deadline cut.</summary>
+    public string[] TrainingCuts => new[] { Unet, Detector, Feature }.Where(t => t.Cut is not null).Select(t => $"{t.What}: {t.Cut}").ToArray();
+}
+
+/// <summary>What a time budget cut in one run, as results record it and claims/READMEs mention it.</summary>
+public static class BudgetCuts
+{
+    /// <summary>The claims' "ours" suffix: " (time budget cut: …)" or empty.</summary>
+    public static string Suffix(IReadOnlyCollection<string> cuts) => cuts.Count == 0 ? "" : $" (time budget cut: {string.Join("; ", cuts)})";
+
+    /// <summary>A markdown bullet for claims.md, or empty.</summary>
+    public static string Bullet(IReadOnlyCollection<string> cuts) =>
+        cuts.Count == 0 ? "" : $"\n- **Cut by the time budget** ({Runtime.Deadline.Variable}): {string.Join("; ", cuts)}. Verdicts rest on what ran.";
 }
 
 public static class DiffusionSetup

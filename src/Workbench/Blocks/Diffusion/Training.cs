@@ -24,8 +24,17 @@ public sealed record DiffusionTrainConfig(int Steps, int Batch, double Lr, int P
     }
 }
 
-/// <summary>What training did (empty loss and zero time when loaded from the cache).</summary>
-public sealed record TrainResult(string What, double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath, long Parameters);
+/// <summary>What training did (empty loss and zero time when loaded from the cache). <c>Steps</c> are the steps actually
+/// done (also when loaded: the checkpoint records them); <c>RequestedSteps</c> what the config asked for, fewer done when a
+/// time budget (<see cref="Deadline"/>) cut the run.</summary>
+public sealed record TrainResult(string What, double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath, long Parameters)
+{
+    public int RequestedSteps { get; init; }
+    /// <summary>"500 of 3,000 steps (time budget, …)" when the run was cut, else null.</summary>
+    public string? Cut => TimeBudget.CutNote(Steps, RequestedSteps);
+    /// <summary>"trained 3,000 steps in 95.2 s" or "loaded from the cache, 500 steps [cut: 500 of 3,000 steps …]".</summary>
+    public string Describe() => (FromCache ? $"loaded from the cache, {Steps:N0} steps" : $"trained {Steps:N0} steps in {Seconds:F1} s") + (Cut is { } c ? $" [cut: {c}]" : "");
+}
 
 public static class DiffusionTraining
 {
@@ -39,20 +48,25 @@ public static class DiffusionTraining
         model.to(device);
         long nParams = model.parameters().Sum(p => p.numel());
         var path = cache.PathFor("diffusion", "tiny-unet", new { mc, tc, seed, v = 1 }, "safetensors");
-        if (File.Exists(path))
+        if (File.Exists(path) && TrainedCheckpoint.Read(path, tc.Steps) is (var done, true))
         {
             Safetensors.LoadModule(path, model);
             model.eval();
-            return (model, new TrainResult("TinyUNet", [], tc.Steps, 0, true, path, nParams));
+            return (model, TrainedCheckpoint.Loaded("TinyUNet", done, tc.Steps, path, nParams));
         }
         var r = Train(model, tc, seed);
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string> { ["what"] = "ShapeScenes TinyUNet" }));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, TrainedCheckpoint.Metadata(r, "ShapeScenes TinyUNet")));
         model.eval();
         return (model, r with { CheckpointPath = path, Parameters = nParams });
     }
 
-    /// <summary>ε-prediction MSE with uniform timesteps; FlatAdamW; EMA of the flat buffer copied back at the end.</summary>
-    public static TrainResult Train(TinyUNet model, DiffusionTrainConfig tc, long seed)
+    /// <summary>Share of the time left that UNet training may take under a deadline.</summary>
+    public const double BudgetShare = 0.4;
+
+    /// <summary>ε-prediction MSE with uniform timesteps; FlatAdamW (constant learning rate); EMA of the flat buffer copied
+    /// back at the end. Under a deadline the step count is fitted to <paramref name="budgetShare"/> of the time left
+    /// (<see cref="TrainBudget"/>) and the EMA horizon scaled to it.</summary>
+    public static TrainResult Train(TinyUNet model, DiffusionTrainConfig tc, long seed, double budgetShare = BudgetShare)
     {
         var device = model.parameters().First().device;
         var sched = new NoiseSchedule();
@@ -69,9 +83,11 @@ public static class DiffusionTraining
         var gen = Seeding.TorchGenerator(seed, "diffusion-noise");
         var losses = new List<double>();
         var sw = Stopwatch.StartNew();
+        var budget = new TrainBudget(tc.Steps, budgetShare, device);
+        double decay = tc.Ema;
         Progress.Run("TinyUNet training", tc.Steps, tick =>
         {
-            for (int step = 0; step < tc.Steps; step++)
+            for (int step = 0; step < budget.Target; step++)
             {
                 using var scope = torch.NewDisposeScope();
                 var idx = torch.tensor(Enumerable.Range(0, tc.Batch).Select(_ => (long)rng.Next(tc.Pool)).ToArray()).to(device);
@@ -87,12 +103,13 @@ public static class DiffusionTraining
                 flat.ZeroGrad();
                 loss.backward();
                 opt.Step();
-                if (ema is not null) using (torch.no_grad()) ema.mul_(tc.Ema).add_(flat.Data * (1 - tc.Ema));
-                if (step % 10 == 0 || step == tc.Steps - 1) losses.Add(loss.ToDouble());
+                if (ema is not null) using (torch.no_grad()) ema.mul_(decay).add_(flat.Data * (1 - decay));
+                if (budget.Step(step + 1)) decay = budget.EmaDecay(tc.Ema);
+                if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
                 tick.Tick($"loss {losses[^1]:F4}");
             }
         });
         if (ema is not null) using (torch.no_grad()) flat.Data.copy_(ema);
-        return new TrainResult("TinyUNet", losses.ToArray(), tc.Steps, sw.Elapsed.TotalSeconds, false, "", 0);
+        return new TrainResult("TinyUNet", losses.ToArray(), budget.Target, sw.Elapsed.TotalSeconds, false, "", 0) { RequestedSteps = tc.Steps };
     }
 }

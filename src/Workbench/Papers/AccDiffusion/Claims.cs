@@ -12,7 +12,8 @@ public static class AccClaims
     {
         bool gpu = r.Preset == "gpu";
         string ours = $"{r.Preset} preset on {r.Runtime.DeviceName}: {r.Unet.Parameters / 1e6:F2}M-param TinyUNet at {r.Config.Model.Resolution}², N = {r.Config.Sampler.Steps}, " +
-                      $"{r.Prompts.Length} prompt(s), scales {string.Join("/", r.Config.Scales)}";
+                      $"{r.Prompts.Length}{(r.PromptsRequested > r.Prompts.Length ? $" of {r.PromptsRequested}" : "")} prompt(s), scales {string.Join("/", r.Config.Scales)}" +
+                      Blocks.Diffusion.BudgetCuts.Suffix(r.Cuts);
         const string pending = "Test preset (tiny model, 150 training steps, CPU): the pipeline runs, the number is not a measurement; the H100 run is pending";
         ArmMetrics? M(string arm, int s) => r.Metrics.FirstOrDefault(m => m.Arm == arm && m.Scale == s);
         var claims = new List<Claim>();
@@ -67,10 +68,10 @@ public static class AccClaims
             Method re-derived from the spec (`shared/papers/accdiffusion.md`); no code copied.
 
             - Preset: `{r.Preset}`; device: {r.Runtime.Device} ({r.Runtime.DeviceName}); wall time {r.WallSeconds:F0} s; started {r.StartedUtc}
-            - Model: TinyUNet {r.Unet.Parameters:N0} parameters at {r.Config.Model.Resolution}² ({(r.Unet.FromCache ? "loaded from the cache" : $"trained {r.Unet.Steps} steps in {r.Unet.Seconds:F1} s")});
+            - Model: TinyUNet {r.Unet.Parameters:N0} parameters at {r.Config.Model.Resolution}² ({r.Unet.Describe()});
               pixel detector held-out pixel accuracy {100 * r.DetectorPixelAccuracy:F1}%, scenes counted exactly {100 * r.DetectorCountExact:F0}%
-            - Sampling: DDIM η = {r.Config.Sampler.Eta}, N = {r.Config.Sampler.Steps}, guidance {r.Config.Sampler.Guidance}, c = {r.Config.C}, view batch {r.Config.Sampler.ViewBatch}
-            """;
+            - Sampling: DDIM η = {r.Config.Sampler.Eta}, N = {r.Config.Sampler.Steps}, guidance {r.Config.Sampler.Guidance}, c = {r.Config.C}, view batch {r.Config.Sampler.ViewBatch}; TF32 off; {r.Prompts.Length} of {Math.Max(r.PromptsRequested, r.Prompts.Length)} prompts
+            """ + Blocks.Diffusion.BudgetCuts.Bullet(r.Cuts);
         var footer = "## Methods\n\n" + BenchViews.MetricsTable(r.Metrics).ToMarkdown() + "\n## Evaluation counts\n\n" + BenchViews.FormulaTable(r.Formulas).ToMarkdown();
         return ClaimsTable.ToMarkdown("AccDiffusion", r.Claims, pre, footer);
     }

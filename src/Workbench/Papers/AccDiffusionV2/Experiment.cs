@@ -19,6 +19,10 @@ public sealed record V2Results(
     DistortionRow[] Distortion, FormulaCheck[] Formulas, IReadOnlyList<Claim> Claims)
 {
     [JsonIgnore] public HighResOutput[] Examples { get; init; } = [];
+    /// <summary>Prompts the config asked for; <c>Prompts</c> holds those every arm ran (fewer when a deadline cut the bench).</summary>
+    public int PromptsRequested { get; init; }
+    /// <summary>What a time budget cut (training steps, prompts); empty when nothing was.</summary>
+    public string[] Cuts { get; init; } = [];
 }
 
 public static class V2Experiment
@@ -31,17 +35,22 @@ public static class V2Experiment
     {
         var st = cfg.Sampler;
         var v1 = new AccSettings(C: cfg.C);
+        int[] top = [cfg.Scales[^1]];
         var arms = new List<BenchArm>
         {
             new("DemoFusion", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, new AccSettings(MdPrompts: false, Shuffle: false), method: "DemoFusion")),
             new("AccDiffusion v1", (d, p, s, seed) => AccSteps.Run(d, p, s, st, seed, v1, method: "AccDiffusion v1")),
             new("AccDiffusion v2", (d, p, s, seed) => V2Steps.Run(d, p, s, st, seed, v1, net, cfg.Lambda, cfg.CannySigma)),
-            new("DemoFusion + ControlNet", (d, p, s, seed) => V2Steps.Run(d, p, s, st, seed, new AccSettings(MdPrompts: false, Shuffle: false), net, cfg.Lambda, cfg.CannySigma, "DemoFusion + ControlNet")),
+            // No verdict reads this arm or the λ-sweep below the largest scale (the sweep claim reads Scales[^1]).
+            new("DemoFusion + ControlNet", (d, p, s, seed) => V2Steps.Run(d, p, s, st, seed, new AccSettings(MdPrompts: false, Shuffle: false), net, cfg.Lambda, cfg.CannySigma, "DemoFusion + ControlNet"), top),
         };
         foreach (var l in cfg.LambdaSweep ?? [])
-            arms.Add(new($"v2 λ={l:G3}", (d, p, s, seed) => V2Steps.Run(d, p, s, st, seed, v1, net, l, cfg.CannySigma, $"v2 λ={l:G3}")));
+            arms.Add(new($"v2 λ={l:G3}", (d, p, s, seed) => V2Steps.Run(d, p, s, st, seed, v1, net, l, cfg.CannySigma, $"v2 λ={l:G3}"), top));
         return arms.ToArray();
     }
+
+    /// <summary>Seconds kept free after the bench under a deadline (claims, writing the results).</summary>
+    public const double ReserveSeconds = 6;
 
     public static V2Results Run(V2Config cfg, RuntimeInfo rt, string outDir, TextWriter? log = null)
     {
@@ -51,24 +60,28 @@ public static class V2Experiment
         using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
         var den = world.Denoiser;
         var (net, ctr) = ControlTraining.TrainOrLoad(den.Model, Path.GetFileName(world.Unet.CheckpointPath), cfg.Control, cfg.Seed);
-        log.WriteLine($"[accdiffusion-v2] TinyUNet {world.Unet.Parameters:N0} parameters ({(world.Unet.FromCache ? "from cache" : "trained")}); " +
-                      $"ControlNet {ctr.Parameters:N0} trainable parameters ({(ctr.FromCache ? "from cache" : $"trained {ctr.Seconds:F1} s")})");
+        log.WriteLine($"[accdiffusion-v2] TinyUNet {world.Unet.Parameters:N0} parameters ({world.Unet.Describe()}); " +
+                      $"ControlNet {ctr.Parameters:N0} trainable parameters ({ctr.Describe()})");
+        var cuts = new List<string>(world.TrainingCuts);
+        if (ctr.Cut is { } cc) cuts.Add($"EdgeControlNet: {cc}");
         var prompts = Bench.Prompts(cfg.Seed, cfg.Prompts);
+        using var fp32 = Tf32.Off();                                      // sampling in fp32 proper (TF32 stays on for training)
         var dist = new Dictionary<(string, int), List<Distortion>>();
         var trace = Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1";
-        var bench = Bench.Run(den, world.Evaluators, prompts, Arms(cfg, net), cfg.Scales, cfg.Seed, log: trace ? s => log.WriteLine("  " + s) : null,
+        var bench = Bench.Run(den, world.Evaluators, prompts, Arms(cfg, net), cfg.Scales, cfg.Seed, cropsPerImage: cfg.CropsPerImage, log: trace ? s => log.WriteLine("  " + s) : null,
             onOutput: (o, _) =>
             {
                 if (o is not AccOutput a) return;
                 var key = (a.Method, a.Scale);
                 if (!dist.TryGetValue(key, out var l)) dist[key] = l = [];
                 l.Add(V2Steps.Measure(world.Evaluators, a, a.Phase1, cfg.CannySigma));
-            });
+            }, reserveSeconds: ReserveSeconds);
+        if (bench.Cut is { } bc) { cuts.Add($"benchmark: {bc}"); log.WriteLine($"[accdiffusion-v2] cut: {bc}"); }
         var rows = dist.Select(kv => new DistortionRow(kv.Key.Item1, kv.Key.Item2, Mean(kv.Value.Select(d => d.ObjectIoU)), Mean(kv.Value.Select(d => d.BoundaryF1)), kv.Value.Count)).ToArray();
         int n = cfg.Sampler.Steps;
         var formulas = bench.Metrics.Select(m => new FormulaCheck(m.Arm, m.Scale, n, m.Samples, DemoFusion.Evaluations(n, m.Scale))).ToArray();
-        var res = new V2Results(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, ctr, world.DetectorPixelAccuracy, prompts, bench.Metrics, bench.Images,
-            rows, formulas, []) { Examples = bench.Examples };
+        var res = new V2Results(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, ctr, world.DetectorPixelAccuracy, bench.Prompts, bench.Metrics, bench.Images,
+            rows, formulas, []) { Examples = bench.Examples, PromptsRequested = bench.PromptsRequested, Cuts = cuts.ToArray() };
         res = res with { Claims = Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
         net.Dispose();
         WriteAll(res, outDir);
@@ -84,7 +97,8 @@ public static class V2Experiment
     {
         bool gpu = r.Preset == "gpu";
         string ours = $"{r.Preset} preset on {r.Runtime.DeviceName}: {r.Unet.Parameters / 1e6:F2}M-param TinyUNet at {r.Config.Model.Resolution}², ControlNet " +
-                      $"{r.ControlNet.Steps} steps, N = {r.Config.Sampler.Steps}, {r.Prompts.Length} prompt(s), λ = {r.Config.Lambda}, σ_c = {r.Config.CannySigma}";
+                      $"{r.ControlNet.Steps} steps, N = {r.Config.Sampler.Steps}, {r.Prompts.Length}{(r.PromptsRequested > r.Prompts.Length ? $" of {r.PromptsRequested}" : "")} prompt(s), " +
+                      $"λ = {r.Config.Lambda}, σ_c = {r.Config.CannySigma}" + BudgetCuts.Suffix(r.Cuts);
         const string pending = "Test preset (tiny model, CPU): the pipeline runs, the number is not a measurement; the H100 run is pending";
         DistortionRow? D(string a, int s) => r.Distortion.FirstOrDefault(x => x.Arm == a && x.Scale == s);
         ArmMetrics? M(string a, int s) => r.Metrics.FirstOrDefault(x => x.Arm == a && x.Scale == s);
@@ -121,8 +135,9 @@ public static class V2Experiment
             Method re-derived from the spec (`shared/papers/accdiffusion-v2.md`); no code copied.
 
             - Preset: `{res.Preset}`; device: {res.Runtime.Device} ({res.Runtime.DeviceName}); wall time {res.WallSeconds:F0} s; started {res.StartedUtc}
-            - ControlNet: {res.ControlNet.Parameters:N0} trainable parameters ({(res.ControlNet.FromCache ? "loaded from the cache" : $"trained {res.ControlNet.Steps} steps in {res.ControlNet.Seconds:F1} s")})
-            """;
+            - Model: TinyUNet {res.Unet.Parameters:N0} parameters ({res.Unet.Describe()}); ControlNet: {res.ControlNet.Parameters:N0} trainable parameters ({res.ControlNet.Describe()})
+            - Sampling: N = {res.Config.Sampler.Steps}, λ = {res.Config.Lambda}, σ_c = {res.Config.CannySigma}; TF32 off; {res.Prompts.Length} of {Math.Max(res.PromptsRequested, res.Prompts.Length)} prompts
+            """ + BudgetCuts.Bullet(res.Cuts);
         AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), ClaimsTable.ToMarkdown("AccDiffusion v2", res.Claims, pre,
             "## Methods\n\n" + BenchViews.MetricsTable(res.Metrics).ToMarkdown() + "\n## Distortion\n\n" + DistortionTable(res.Distortion).ToMarkdown()));
         var rep = new HtmlReport(Title);

@@ -88,7 +88,7 @@ public static class CutSteps
                     Tensor? perm = null;
                     if (interaction && K > 1)
                     {
-                        perm = Interaction.Permutation(K, 3, r, r, g);
+                        perm = Interaction.Permutation(K, 3, r, r, g).to(dev);     // drawn on the CPU generator, copied once per step
                         input = Interaction.Apply(patches, perm);
                         if (i == 0)
                         {
@@ -125,6 +125,7 @@ public static class CutSteps
             }
             canvas ??= Lattice.Merge(patches, s, s);
             patches.Dispose();
+            if (dev.type == DeviceType.CUDA) torch.cuda.synchronize();      // phase 2's queued GPU work belongs to its time
             phaseEvals[1] = den.Count.Samples - phaseEvals[0]; phaseSec[1] = sw.Elapsed.TotalSeconds - phaseSec[0];
             var im = Img.Of(canvas); canvas.Dispose();
             return (im, 0);

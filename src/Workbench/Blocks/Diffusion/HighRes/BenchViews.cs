@@ -10,13 +10,15 @@ public static class BenchViews
     static string F(double v, string f = "F2") => v.ToString(f, CultureInfo.InvariantCulture);
     public static string Mb(long? b) => b is long x ? $"{x / 1048576.0:F0} MiB" : "n/a (CPU)";
 
-    /// <summary>Per (arm, scale): CE ± sd, repetition, missing, FID_r, FID_c, evaluations, base-size equivalents, seconds, peak.</summary>
     /// <summary>Measured evaluation counts beside their closed forms.</summary>
     public static Table FormulaTable(IEnumerable<FormulaCheck> fs) => new(["method", "scale", "N", "measured", "formula", "match"],
         fs.Select(f => new[] { f.Method, $"{f.Scale}×", f.Steps.ToString(), f.Measured.ToString(), f.Formula.ToString(), f.Measured == f.Formula ? "yes" : "NO" }).ToList());
 
+    /// <summary>Per (arm, scale): CE ± sd, repetition, missing, FID_r, FID_c, evaluations, base-size equivalents, seconds, and
+    /// the process's NVML memory high-water mark after the arm's runs (it never shrinks within a process, so it is not the
+    /// arm's own peak).</summary>
     public static Table MetricsTable(IEnumerable<ArmMetrics> ms) => new(
-        ["method", "scale", "prompts", "count error", "repetition", "missing", "FID_r", "FID_c", "evaluations", "base-size equiv.", "seconds", "peak memory"],
+        ["method", "scale", "prompts", "count error", "repetition", "missing", "FID_r", "FID_c", "evaluations", "base-size equiv.", "seconds", "peak memory (process high-water mark)"],
         ms.Select(m => new[] { m.Arm, $"{m.Scale}×", m.Prompts.ToString(), $"{F(m.Ce)} ± {F(m.CeSd)}", F(m.RepetitionRate), F(m.MissingRate),
             F(m.FidR, "F3"), F(m.FidC, "F3"), m.Samples.ToString(), F(m.BaseEquivalents, "F0"), F(m.Seconds, "F3"), Mb(m.PeakBytes) }).ToList());
 

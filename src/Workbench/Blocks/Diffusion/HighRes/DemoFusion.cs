@@ -121,7 +121,7 @@ public static class DemoFusion
                     Tensor? perm = null;
                     if (ds.Shuffle)
                     {
-                        perm = Interaction.Permutation(k * k, raw.shape[1], r, r, g);
+                        perm = Interaction.Permutation(k * k, raw.shape[1], r, r, g).to(raw.device);   // one host→device copy per step
                         input = Interaction.Apply(input, perm);
                     }
                     var eps = den.Eps(input, t, full.expand(k * k, -1, -1), st.Guidance, st.ViewBatch);
