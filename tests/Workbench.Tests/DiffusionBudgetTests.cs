@@ -2,6 +2,7 @@ using System.Globalization;
 using TorchSharp;
 using Workbench.Blocks.Diffusion;
 using Workbench.Blocks.Diffusion.HighRes;
+using Workbench.Blocks.Lm;
 using Workbench.Data;
 using Workbench.Runtime;
 using Xunit;
@@ -126,7 +127,7 @@ public class DiffusionBudgetTests
 
             // Without a deadline the cut checkpoint is not taken for the full run.
             Environment.SetEnvironmentVariable(Deadline.Variable, null);
-            var (steps, use) = TrainedCheckpoint.Read(r.CheckpointPath, tc.Steps);
+            var (steps, use, _) = TrainedCheckpoint.Read(r.CheckpointPath, tc.Steps);
             Assert.Equal(r.Steps, steps);
             Assert.False(use);
         }
@@ -140,21 +141,21 @@ public class DiffusionBudgetTests
         try
         {
             Environment.SetEnvironmentVariable(Deadline.Variable, null);
-            var free = new TrainBudget(300, 0.5, torch.CPU);
+            var free = TrainBudget.OfTimeLeft(300, 0.5, torch.CPU);
             for (int done = 1; done <= 300; done++) Assert.False(free.Step(done));
             Assert.Equal(300, free.Target);
-            Assert.Null(free.Share);
+            Assert.Null(free.Seconds);
 
             // 10 ms a step, a 0.5 s share: about 50 steps fit; the loop ends exactly at the fitted target.
             Environment.SetEnvironmentVariable(Deadline.Variable, UnixIn(1.0));
-            var b = new TrainBudget(1000, 0.5, torch.CPU, probe: 5, minimum: 8);
+            var b = TrainBudget.OfTimeLeft(1000, 0.5, torch.CPU, probe: 5, minimum: 8);
             int n = 0;
             while (n < b.Target) { Thread.Sleep(10); n++; b.Step(n); }
             Assert.True(b.Fitted);
             Assert.Equal(b.Target, n);
             Assert.InRange(n, 8, 60);
             Assert.InRange(b.EmaDecay(0.999), 0.9, 0.999);                          // shorter horizon for the shorter run
-            Assert.Equal(0.999, new TrainBudget(10, 0.5, torch.CPU).EmaDecay(0.999));
+            Assert.Equal(0.999, TrainBudget.OfTimeLeft(10, 0.5, torch.CPU).EmaDecay(0.999));
         }
         finally { Environment.SetEnvironmentVariable(Deadline.Variable, saved); }
     }

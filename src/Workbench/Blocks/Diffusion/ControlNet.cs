@@ -156,10 +156,10 @@ public static class ControlTraining
         net.to(dev);
         long n = net.Trainable().Sum(p => p.Param.numel());
         var path = cache.PathFor("diffusion", "edge-controlnet", new { unetKey, cfg, seed, v = 1 }, "safetensors");
-        if (File.Exists(path) && TrainedCheckpoint.Read(path, cfg.Steps) is (var done, true))
+        if (File.Exists(path) && TrainedCheckpoint.Read(path, cfg.Steps) is (var done, true, _))
         {
             Safetensors.LoadModule(path, net); net.eval();
-            return (net, TrainedCheckpoint.Loaded("EdgeControlNet", done, cfg.Steps, path, n));
+            return (net, TrainResult.Loaded("EdgeControlNet", done, cfg.Steps, path, n));
         }
         var sched = new NoiseSchedule();
         var (images, prompts, classes, _) = ShapeScenes.Pool(seed, "controlnet", cfg.Pool, unet.Config.Resolution);
@@ -173,7 +173,7 @@ public static class ControlTraining
         var rng = Seeding.Rng(seed, "controlnet-train");
         var gen = Seeding.TorchGenerator(seed, "controlnet-noise");
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
-        var budget = new TrainBudget(cfg.Steps, budgetShare, dev);
+        var budget = TrainBudget.OfTimeLeft(cfg.Steps, budgetShare, dev);
         net.train();
         Progress.Run("Edge ControlNet", cfg.Steps, tick =>
         {
@@ -200,7 +200,7 @@ public static class ControlTraining
         images.Dispose(); prompts.Dispose();
         net.eval();
         var r = new TrainResult("EdgeControlNet", losses.ToArray(), budget.Target, sw.Elapsed.TotalSeconds, false, path, n) { RequestedSteps = cfg.Steps };
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, net, TrainedCheckpoint.Metadata(r, "EdgeControlNet")));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, net, TrainedCheckpoint.Metadata("EdgeControlNet", r.Steps, r.RequestedSteps)));
         return (net, r);
     }
 }

@@ -166,24 +166,24 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         var pd = cache.PathFor("diffusion", "detector", key, "safetensors");
         var pf = cache.PathFor("diffusion", "featurenet", key, "safetensors");
         TrainResult rd, rf;
-        if (File.Exists(pd) && TrainedCheckpoint.Read(pd, ec.Steps) is (var dd, true))
+        if (File.Exists(pd) && TrainedCheckpoint.Read(pd, ec.Steps) is (var dd, true, _))
         {
-            Safetensors.LoadModule(pd, det); rd = TrainedCheckpoint.Loaded("PixelDetector", dd, ec.Steps, pd, Params(det));
+            Safetensors.LoadModule(pd, det); rd = TrainResult.Loaded("PixelDetector", dd, ec.Steps, pd, Params(det));
         }
         else
         {
             var t = TrainDetector(det, ec, seed) with { CheckpointPath = pd, Parameters = Params(det) };
-            cache.Put(pd, tmp => Safetensors.SaveModule(tmp, det, TrainedCheckpoint.Metadata(t, "PixelDetector")));
+            cache.Put(pd, tmp => Safetensors.SaveModule(tmp, det, TrainedCheckpoint.Metadata("PixelDetector", t.Steps, t.RequestedSteps)));
             rd = t;
         }
-        if (File.Exists(pf) && TrainedCheckpoint.Read(pf, ec.Steps) is (var df, true))
+        if (File.Exists(pf) && TrainedCheckpoint.Read(pf, ec.Steps) is (var df, true, _))
         {
-            Safetensors.LoadModule(pf, feat); rf = TrainedCheckpoint.Loaded("FeatureNet", df, ec.Steps, pf, Params(feat));
+            Safetensors.LoadModule(pf, feat); rf = TrainResult.Loaded("FeatureNet", df, ec.Steps, pf, Params(feat));
         }
         else
         {
             var t = TrainFeature(feat, ec, baseSide, seed) with { CheckpointPath = pf, Parameters = Params(feat) };
-            cache.Put(pf, tmp => Safetensors.SaveModule(tmp, feat, TrainedCheckpoint.Metadata(t, "FeatureNet")));
+            cache.Put(pf, tmp => Safetensors.SaveModule(tmp, feat, TrainedCheckpoint.Metadata("FeatureNet", t.Steps, t.RequestedSteps)));
             rf = t;
         }
         det.eval(); feat.eval();
@@ -219,7 +219,7 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         using var flat = FlatParameters.Create(det.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, ec.Lr);
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
-        var budget = new TrainBudget(ec.Steps, DetectorBudgetShare, dev);
+        var budget = TrainBudget.OfTimeLeft(ec.Steps, DetectorBudgetShare, dev);
         det.train();
         Progress.Run("Pixel detector", ec.Steps, tick =>
         {
@@ -257,7 +257,7 @@ public sealed class Evaluators(PixelDetector detector, FeatureNet features, int 
         using var flat = FlatParameters.Create(net.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, ec.Lr);
         var losses = new List<double>(); var sw = Stopwatch.StartNew();
-        var budget = new TrainBudget(ec.Steps, FeatureBudgetShare, dev);
+        var budget = TrainBudget.OfTimeLeft(ec.Steps, FeatureBudgetShare, dev);
         net.train();
         Progress.Run("Feature network", ec.Steps, tick =>
         {

@@ -30,6 +30,11 @@ public sealed record DiffusionTrainConfig(int Steps, int Batch, double Lr, int P
 public sealed record TrainResult(string What, double[] Loss, int Steps, double Seconds, bool FromCache, string CheckpointPath, long Parameters)
 {
     public int RequestedSteps { get; init; }
+
+    /// <summary>The record of a checkpoint loaded from the cache (steps read from its metadata).</summary>
+    public static TrainResult Loaded(string what, int steps, int requested, string path, long parameters) =>
+        new(what, [], steps, 0, true, path, parameters) { RequestedSteps = requested };
+
     /// <summary>"500 of 3,000 steps (time budget, …)" when the run was cut, else null.</summary>
     public string? Cut => TimeBudget.CutNote(Steps, RequestedSteps);
     /// <summary>"trained 3,000 steps in 95.2 s" or "loaded from the cache, 500 steps [cut: 500 of 3,000 steps …]".</summary>
@@ -48,14 +53,14 @@ public static class DiffusionTraining
         model.to(device);
         long nParams = model.parameters().Sum(p => p.numel());
         var path = cache.PathFor("diffusion", "tiny-unet", new { mc, tc, seed, v = 1 }, "safetensors");
-        if (File.Exists(path) && TrainedCheckpoint.Read(path, tc.Steps) is (var done, true))
+        if (File.Exists(path) && TrainedCheckpoint.Read(path, tc.Steps) is (var done, true, _))
         {
             Safetensors.LoadModule(path, model);
             model.eval();
-            return (model, TrainedCheckpoint.Loaded("TinyUNet", done, tc.Steps, path, nParams));
+            return (model, TrainResult.Loaded("TinyUNet", done, tc.Steps, path, nParams));
         }
         var r = Train(model, tc, seed);
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, TrainedCheckpoint.Metadata(r, "ShapeScenes TinyUNet")));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, TrainedCheckpoint.Metadata("ShapeScenes TinyUNet", r.Steps, r.RequestedSteps)));
         model.eval();
         return (model, r with { CheckpointPath = path, Parameters = nParams });
     }
@@ -83,7 +88,7 @@ public static class DiffusionTraining
         var gen = Seeding.TorchGenerator(seed, "diffusion-noise");
         var losses = new List<double>();
         var sw = Stopwatch.StartNew();
-        var budget = new TrainBudget(tc.Steps, budgetShare, device);
+        var budget = TrainBudget.OfTimeLeft(tc.Steps, budgetShare, device);
         double decay = tc.Ema;
         Progress.Run("TinyUNet training", tc.Steps, tick =>
         {

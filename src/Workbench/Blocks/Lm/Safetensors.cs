@@ -195,3 +195,31 @@ public static class Safetensors
         }
     }
 }
+
+/// <summary>Training records in cached checkpoints: the steps actually done (a run under a time budget may have cut them),
+/// so a later load reports the truth, and the rule for reusing a cut one.</summary>
+public static class TrainedCheckpoint
+{
+    /// <summary>Metadata for a checkpoint: what it is, steps done and requested, and any extra fields.</summary>
+    public static Dictionary<string, string> Metadata(string what, int steps, int requested, IEnumerable<KeyValuePair<string, string>>? extra = null)
+    {
+        var m = new Dictionary<string, string>
+        {
+            ["what"] = what,
+            ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["requested_steps"] = requested.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach (var (k, v) in extra ?? []) m[k] = v;
+        return m;
+    }
+
+    /// <summary>The steps a cached checkpoint was trained for (<paramref name="requested"/> for checkpoints written before the
+    /// count was recorded), whether to use it, and its metadata. A checkpoint cut by a time budget is reused only by a run that
+    /// has a deadline itself (the next paper of the same device call); a run without one retrains the full count.</summary>
+    public static (int Steps, bool Use, Dictionary<string, string> Metadata) Read(string path, int requested)
+    {
+        var meta = Safetensors.ReadMetadata(path);
+        int steps = meta.TryGetValue("steps", out var s) && int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : requested;
+        return (steps, steps >= requested || Deadline.At is not null, meta);
+    }
+}

@@ -119,11 +119,9 @@ public static class MultimodalTraining
 
     /// <summary>
     /// The training loop (see <see cref="MmTrainConfig"/>). With <paramref name="budgetSeconds"/> (null: no limit, all steps)
-    /// the run is sized to it: the image pool renders within <see cref="PoolShare"/> of it; after the first steps (the first
-    /// <see cref="UntimedSteps"/> are initialisation and not timed) <see cref="TimeBudget.FitSteps"/> fixes the step count, and
-    /// the warm-up + cosine schedule is built for that count (the warm-up is kept at most a tenth of it). At the end of the
-    /// warm-up, before the cosine depends on the count, it is fitted again on the longer measurement. A run that still
-    /// overruns (past the <see cref="Deadline"/>, or 25% past its budget) stops there; the result records what ran.
+    /// the run is sized to it: the image pool renders within <see cref="PoolShare"/> of it, and a <see cref="TrainBudget"/>
+    /// (the first <see cref="UntimedSteps"/> not timed) fits the step count to the rest; the warm-up + cosine schedule follows
+    /// the fitted count (a warm-up still under way shrinks to a tenth of it). The result records what ran and what was cut.
     /// </summary>
     public static MmTrainResult Train(MultimodalLm model, MmTrainConfig cfg, long seed, double? budgetSeconds = null)
     {
@@ -145,37 +143,15 @@ public static class MultimodalTraining
         var rng = Seeding.Rng(seed, "mm-train-batches");
         var losses = new List<double>();
 
-        int requested = cfg.Steps, total = requested, warm = cfg.WarmupSteps, done = 0, fittedAt = -1;
+        int requested = cfg.Steps, warm = cfg.WarmupSteps, done = 0;
         int untimed = Math.Min(UntimedSteps, requested);
-        int probe = Math.Min(requested, Math.Max(untimed + 5, Math.Min(50, requested / 20)));
-        double loopStart = sw.Elapsed.TotalSeconds, t0 = 0;
-        double? loopBudget = budgetSeconds - loopStart;
-        string? stopped = null;
-        // Steps that fit: the steps after the untimed ones cost (t − t0)/(step − untimed) each, and have loopBudget − t0 left.
-        int Fit(int step, double t) => untimed + TimeBudget.FitSteps(requested - untimed, step - untimed, t - t0, loopBudget!.Value - t0, minimum: step - untimed);
+        var budget = new TrainBudget(requested, budgetSeconds - sw.Elapsed.TotalSeconds, dev,
+            probe: Math.Max(5, Math.Min(50, requested / 20) - untimed), minimum: untimed + 2, untimed: untimed);
         model.train();
         Progress.Run("SceneVQA model T", requested, tick =>
         {
-            for (int step = 0; step < total; step++)
+            for (int step = 0; step < budget.Target; step++)
             {
-                if (loopBudget is double lb)
-                {
-                    double t = sw.Elapsed.TotalSeconds - loopStart;
-                    if (step == untimed) t0 = t;
-                    // First fit after the probe steps, or earlier once they have taken a tenth of the budget (slow device).
-                    bool first = fittedAt < 0 && (step == probe || (step >= untimed + 2 && t > 0.1 * lb));
-                    if (first || (step == warm && warm > fittedAt && fittedAt >= 0))
-                    {
-                        total = Fit(step, t);
-                        if (first) { fittedAt = step; warm = Math.Min(cfg.WarmupSteps, Math.Max(step, total / 10)); }
-                        if (step >= total) break;
-                    }
-                    if (step > untimed && (Deadline.Passed || t > 1.25 * lb))
-                    {
-                        stopped = $"stopped at step {step:N0} of {total:N0}{(fittedAt >= 0 ? " fitted" : "")} ({(Deadline.Passed ? "deadline passed" : "over budget")})";
-                        break;
-                    }
-                }
                 using var scope = torch.NewDisposeScope();
                 var rows = Enumerable.Range(0, cfg.Batch).Select(_ => rng.Next(pool.Length)).ToArray();
                 bool textOnly = rng.NextDouble() < cfg.TextOnlyFraction;
@@ -195,18 +171,21 @@ public static class MultimodalTraining
                 }
                 var logp = LmUtil.TokenLogProbs(logits, y);
                 var loss = -(logp * m).sum() / m.sum();
-                opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, total);
+                opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, budget.Target);
                 flat.ZeroGrad();
                 loss.backward();
                 flat.ClipGradNorm(1.0);
                 opt.Step();
                 done = step + 1;
-                if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());
-                tick.Tick(total < requested ? $"loss {losses[^1]:F3}, {done:N0}/{total:N0} fitted" : $"loss {losses[^1]:F3}");
+                if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
+                // A fitted count rebuilds the cosine for it; a warm-up still under way shrinks to a tenth of it (not below
+                // the steps done, so the learning rate never steps back).
+                if (budget.Step(done) && done < warm) warm = Math.Min(cfg.WarmupSteps, Math.Max(done, budget.Target / 10));
+                tick.Tick(budget.Target < requested ? $"loss {losses[^1]:F3}, {done:N0}/{budget.Target:N0} fitted" : $"loss {losses[^1]:F3}");
             }
         });
         model.eval();
-        var cut = new[] { TimeBudget.CutNote(done, requested), TimeBudget.CutNote(pool.Length, cfg.Pool, "pool samples"), stopped }.Where(c => c is not null).ToArray();
+        var cut = new[] { budget.Cut(done), TimeBudget.CutNote(pool.Length, cfg.Pool, "pool samples") }.Where(c => c is not null).ToArray();
         return new MmTrainResult(losses.ToArray(), done, sw.Elapsed.TotalSeconds, false, "", requested, warm, pool.Length, cfg.Pool,
             cut.Length == 0 ? null : string.Join("; ", cut));
     }

@@ -69,24 +69,14 @@ public static class Sft
         cache ??= CheckpointCache.Default();
         var path = CachePath(cache, model.Config, cfg, seed, task.Tokenizer);
         int requested = RequestedSteps(cfg);
-        if (File.Exists(path))
+        if (File.Exists(path) && TrainedCheckpoint.Read(path, requested) is (var done, true, _))
         {
-            var meta = Safetensors.ReadMetadata(path);
-            int done = meta.TryGetValue("steps", out var st) && int.TryParse(st, out var d) ? d : requested;   // older entries: full
-            if (done >= requested || Deadline.At is not null)
-            {
-                Safetensors.LoadModule(path, model);
-                return new SftResult([], done, 0, true, path, requested, TimeBudget.CutNote(done, requested));
-            }
-            // A warm start cut by an earlier deadline is not what an unbudgeted run asks for: train it in full again.
+            Safetensors.LoadModule(path, model);
+            return new SftResult([], done, 0, true, path, requested, TimeBudget.CutNote(done, requested));
         }
+        // (A warm start cut by an earlier deadline is not what an unbudgeted run asks for: it is trained in full again.)
         var r = Train(model, task, cfg, seed, budgetSeconds ?? TimeBudget.Share(DefaultBudgetShare));
-        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, new Dictionary<string, string>
-        {
-            ["what"] = "ArithWord SFT warm start",
-            ["steps"] = r.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["requested_steps"] = requested.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        }));
+        cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, TrainedCheckpoint.Metadata("ArithWord SFT warm start", r.Steps, requested)));
         return r with { CheckpointPath = path };
     }
 
@@ -102,21 +92,23 @@ public static class Sft
         var seqs = data.Select(p => (Prompt: tok.EncodePrompt(p.Question), Target: tok.Encode(p.Target).Append(tok.EosId).ToArray())).ToArray();
         int maxLen = seqs.Max(s => s.Prompt.Length + s.Target.Length);
         if (maxLen > model.Config.MaxSeq) throw new ConfigException($"SFT: a training sequence has {maxLen} tokens, above the model's MaxSeq {model.Config.MaxSeq}.");
-        int requested = RequestedSteps(cfg), total = requested;
+        int requested = RequestedSteps(cfg);
         using var flat = FlatParameters.Create(model.named_parameters().Select(p => (p.name, p.parameter)));
         using var opt = new FlatAdamW(flat, cfg.Lr, 0.9, 0.95, 1e-8, cfg.WeightDecay);
         var rng = Seeding.Rng(seed, "sft-shuffle");
         var losses = new List<double>();
         var sw = Stopwatch.StartNew();
-        int warm = (int)(total * cfg.WarmupFraction);
-        double firstDone = 0;
-        Progress.Run("SFT warm start", total, tick =>
+        // The budget counts data preparation too. Step 0 (kernel loading, allocator growth) is timed on its own.
+        var budget = new TrainBudget(requested, budgetSeconds - clock.Elapsed.TotalSeconds, device, probe: ProbeSteps,
+            minimum: Math.Min(requested, ProbeSteps + 1));
+        int warm = (int)(requested * cfg.WarmupFraction), done = 0;
+        Progress.Run("SFT warm start", requested, tick =>
         {
             int step = 0;
-            for (int e = 0; e < cfg.Epochs && step < total; e++)
+            for (int e = 0; e < cfg.Epochs && step < budget.Target; e++)
             {
                 var order = Enumerable.Range(0, seqs.Length).OrderBy(_ => rng.Next()).ToArray();
-                for (int s = 0; s < order.Length && step < total; s += cfg.Batch, step++)
+                for (int s = 0; s < order.Length && step < budget.Target; s += cfg.Batch, step++)
                 {
                     using var scope = torch.NewDisposeScope();
                     var sb = SupervisedBatch.Build(order.Skip(s).Take(cfg.Batch).Select(i => seqs[i]).ToArray(), tok.PadId);
@@ -125,28 +117,19 @@ public static class Sft
                     var m = torch.tensor(sb.LossMask, [sb.Rows, sb.Length]).to(device);
                     var logp = LmUtil.TokenLogProbs(model.Forward(x), y);
                     var loss = -(logp * m).sum() / m.sum();
-                    opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, total);
+                    opt.Lr = Schedules.WarmupCosine(cfg.Lr, step, warm, budget.Target);
                     flat.ZeroGrad();
                     loss.backward();
                     flat.ClipGradNorm(1.0);
                     opt.Step();
-                    if (step % 10 == 0 || step == total - 1) losses.Add(loss.ToDouble());   // a host read: the device is synchronised here
-                    if (budgetSeconds is double b)
-                    {
-                        // Step 0 (kernel loading, allocator growth) is timed on its own; steps 1..ProbeSteps give the pace.
-                        // (ProbeSteps is a multiple of 10, so both points follow a host read.)
-                        if (step == 0) firstDone = clock.Elapsed.TotalSeconds;
-                        else if (step == ProbeSteps && requested > ProbeSteps + 1)
-                        {
-                            int fit = 1 + TimeBudget.FitSteps(requested - 1, ProbeSteps, clock.Elapsed.TotalSeconds - firstDone, b - firstDone,
-                                minimum: Math.Min(requested - 1, ProbeSteps));
-                            if (fit < total) { total = fit; warm = (int)(total * cfg.WarmupFraction); }
-                        }
-                    }
+                    if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
+                    done = step + 1;
+                    // A fitted count rebuilds the warm-up/cosine schedule for it (the warm-up keeps its fraction).
+                    if (budget.Step(done)) warm = (int)(budget.Target * cfg.WarmupFraction);
                     tick.Tick($"loss {losses[^1]:F3}");
                 }
             }
         });
-        return new SftResult(losses.ToArray(), total, sw.Elapsed.TotalSeconds, false, "", requested, TimeBudget.CutNote(total, requested));
+        return new SftResult(losses.ToArray(), done, sw.Elapsed.TotalSeconds, false, "", requested, budget.Cut(done));
     }
 }
