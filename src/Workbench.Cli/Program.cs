@@ -64,8 +64,21 @@ public static class Program
                     {
                         long secs = ParseLong("budget", bud);
                         if (secs <= 0) throw new ConfigException($"--budget {bud}: give the seconds this run may take (> 0).");
-                        Environment.SetEnvironmentVariable(Deadline.Variable, (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + secs).ToString());
+                        // The earlier of this budget and a deadline already set (run-all's whole device call).
+                        long end = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + secs;
+                        if (Deadline.At is { } outer) end = Math.Min(end, outer.ToUnixTimeSeconds());
+                        Environment.SetEnvironmentVariable(Deadline.Variable, end.ToString());
                     }
+                    Deadline.EnsureRunId();
+                    // SIGTERM (a time limit's `timeout`): the deadline becomes now, so the run stops after its current unit
+                    // (a training step, an evaluation, a prompt) and writes what it has; a second SIGTERM ends it at once.
+                    using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+                    {
+                        if (Deadline.Passed) return;
+                        ctx.Cancel = true;
+                        Environment.SetEnvironmentVariable(Deadline.Variable, DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString());
+                        Console.Error.WriteLine("[papers] SIGTERM: stopping after the current unit and writing the results (again to stop now)");
+                    });
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
                     Console.WriteLine($"[papers] {rt}");
                     if (Deadline.SecondsLeft is double left) Console.WriteLine($"[papers] time budget: {left:F0} s ({Deadline.Variable}); long phases are sized to fit and cuts are recorded");

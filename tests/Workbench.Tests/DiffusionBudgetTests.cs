@@ -104,8 +104,10 @@ public class DiffusionBudgetTests
         var cache = new CheckpointCache(T.TempDir());
         var tc = new DiffusionTrainConfig(Steps: 1000, Batch: 2, Lr: 1e-3, Pool: 16, Ema: 0.99);
         var saved = Environment.GetEnvironmentVariable(Deadline.Variable);
+        var savedId = Environment.GetEnvironmentVariable(Deadline.RunIdVariable);
         try
         {
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, "device-call-1");
             Environment.SetEnvironmentVariable(Deadline.Variable, UnixIn(1.0));       // UNet share 40% → under 0.4 s
             var (model, r) = DiffusionTraining.TrainOrLoad(Tiny, tc, T.Rt.TorchDevice, 3, cache);
             model.Dispose();
@@ -125,13 +127,18 @@ public class DiffusionBudgetTests
             Assert.Equal(1000, loaded.RequestedSteps);
             Assert.NotNull(loaded.Cut);
 
+            // A later budgeted run (another device call, another run id) does not inherit the cut: it trains again.
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, "device-call-2");
+            Assert.False(TrainedCheckpoint.Read(r.CheckpointPath, tc.Steps).Use);
+
             // Without a deadline the cut checkpoint is not taken for the full run.
             Environment.SetEnvironmentVariable(Deadline.Variable, null);
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, "device-call-1");
             var (steps, use, _) = TrainedCheckpoint.Read(r.CheckpointPath, tc.Steps);
             Assert.Equal(r.Steps, steps);
             Assert.False(use);
         }
-        finally { Environment.SetEnvironmentVariable(Deadline.Variable, saved); }
+        finally { Environment.SetEnvironmentVariable(Deadline.Variable, saved); Environment.SetEnvironmentVariable(Deadline.RunIdVariable, savedId); }
     }
 
     [Fact]

@@ -31,15 +31,18 @@ static class Mm
     public static void WithDeadline(double seconds, Action body)
     {
         var old = Environment.GetEnvironmentVariable(Deadline.Variable);
+        var oldId = Environment.GetEnvironmentVariable(Deadline.RunIdVariable);
         try
         {
             double at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 + seconds;
             Environment.SetEnvironmentVariable(Deadline.Variable, at.ToString("R", CultureInfo.InvariantCulture));
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, "test-run");          // one budgeted run (a device call)
             body();
         }
         finally
         {
             Environment.SetEnvironmentVariable(Deadline.Variable, old);
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, oldId);
         }
     }
 }

@@ -29,13 +29,15 @@ public class RlBudgetTests
     static void WithDeadline(double? seconds, Action body)
     {
         var old = Environment.GetEnvironmentVariable(Deadline.Variable);
+        var oldId = Environment.GetEnvironmentVariable(Deadline.RunIdVariable);
         try
         {
             Environment.SetEnvironmentVariable(Deadline.Variable, seconds is double s
                 ? (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 + s).ToString("F3", CultureInfo.InvariantCulture) : null);
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, seconds is null ? null : "test-run");   // one budgeted run
             body();
         }
-        finally { Environment.SetEnvironmentVariable(Deadline.Variable, old); }
+        finally { Environment.SetEnvironmentVariable(Deadline.Variable, old); Environment.SetEnvironmentVariable(Deadline.RunIdVariable, oldId); }
     }
 
     static readonly SftConfig SmallSft = new(Examples: 400, Epochs: 1, Batch: 8, Lr: 1e-3);   // 50 steps

@@ -25,6 +25,19 @@ public static class Deadline
         }
     }
 
+    /// <summary>Names one budgeted run (<c>run-all</c> sets it once for a whole device call): a checkpoint whose training a
+    /// time budget cut is reused only within the same run, never by a later one (see TrainedCheckpoint).</summary>
+    public const string RunIdVariable = "PAPERS_RUN_ID";
+
+    /// <summary>This run's id, or null when none is set.</summary>
+    public static string? RunId => Environment.GetEnvironmentVariable(RunIdVariable) is { Length: > 0 } v ? v : null;
+
+    /// <summary>Sets a fresh run id when a deadline is set and no id is (a single <c>papers reproduce --budget</c>).</summary>
+    public static void EnsureRunId()
+    {
+        if (At is not null && RunId is null) Environment.SetEnvironmentVariable(RunIdVariable, Guid.NewGuid().ToString("N")[..12]);
+    }
+
     /// <summary>True once the deadline has passed.</summary>
     public static bool Passed => At is { } a && DateTimeOffset.UtcNow >= a;
 

@@ -209,17 +209,26 @@ public static class TrainedCheckpoint
             ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["requested_steps"] = requested.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (steps < requested && Deadline.RunId is { } id) m["run_id"] = id;       // a cut one is reused only within its run
         foreach (var (k, v) in extra ?? []) m[k] = v;
         return m;
     }
 
+    /// <summary>Whether a checkpoint trained for <paramref name="steps"/> of <paramref name="requested"/> may be reused: a full
+    /// one always; one cut by a time budget only by the same budgeted run (the next paper of the same device call, same
+    /// <see cref="Deadline.RunId"/>). A run without a deadline, or a later run, trains the full count again.</summary>
+    public static bool Reusable(IReadOnlyDictionary<string, string> meta, int steps, int requested) => steps >= requested || SameRun(meta);
+
+    /// <summary>True when the checkpoint was written by this budgeted run (a deadline is set and the run ids match).</summary>
+    public static bool SameRun(IReadOnlyDictionary<string, string> meta) =>
+        Deadline.At is not null && Deadline.RunId is { } id && meta.TryGetValue("run_id", out var r) && r == id;
+
     /// <summary>The steps a cached checkpoint was trained for (<paramref name="requested"/> for checkpoints written before the
-    /// count was recorded), whether to use it, and its metadata. A checkpoint cut by a time budget is reused only by a run that
-    /// has a deadline itself (the next paper of the same device call); a run without one retrains the full count.</summary>
+    /// count was recorded), whether to use it (<see cref="Reusable"/>), and its metadata.</summary>
     public static (int Steps, bool Use, Dictionary<string, string> Metadata) Read(string path, int requested)
     {
         var meta = Safetensors.ReadMetadata(path);
         int steps = meta.TryGetValue("steps", out var s) && int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : requested;
-        return (steps, steps >= requested || Deadline.At is not null, meta);
+        return (steps, Reusable(meta, steps, requested), meta);
     }
 }

@@ -79,8 +79,10 @@ public static class MultimodalTraining
         var path = cache.PathFor("multimodal", "scenevqa-T", key, "safetensors");
         if (File.Exists(path))
         {
-            var cached = FromMetadata(Safetensors.ReadMetadata(path), cfg, path);
-            if (cached.Cut is null || Deadline.At is not null)
+            var meta = Safetensors.ReadMetadata(path);
+            var cached = FromMetadata(meta, cfg, path);
+            // A full run is always reused; one cut by a time budget (steps or pool) only within the same budgeted run.
+            if ((cached.Steps >= cached.RequestedSteps && cached.Pool >= cached.RequestedPool) || TrainedCheckpoint.SameRun(meta))
             {
                 Safetensors.LoadModule(path, model);
                 return cached;
@@ -94,17 +96,17 @@ public static class MultimodalTraining
     /// <summary>The checkpoint metadata that records what training did (read back by <see cref="FromMetadata"/>).</summary>
     public static Dictionary<string, string> Metadata(MmTrainResult r)
     {
-        var m = new Dictionary<string, string>
+        var extra = new Dictionary<string, string>
         {
-            ["what"] = "SceneVQA multimodal model T",
-            ["steps"] = r.Steps.ToString(CultureInfo.InvariantCulture),
-            ["requested_steps"] = r.RequestedSteps.ToString(CultureInfo.InvariantCulture),
             ["warmup_steps"] = r.WarmupSteps.ToString(CultureInfo.InvariantCulture),
             ["pool"] = r.Pool.ToString(CultureInfo.InvariantCulture),
             ["requested_pool"] = r.RequestedPool.ToString(CultureInfo.InvariantCulture),
             ["seconds"] = r.Seconds.ToString("R", CultureInfo.InvariantCulture),
         };
-        if (r.Cut is not null) m["cut"] = r.Cut;
+        if (r.Cut is not null) extra["cut"] = r.Cut;
+        // A smaller pool is a cut too: it also carries the run id (reuse rule in TrainOrLoad).
+        var m = TrainedCheckpoint.Metadata("SceneVQA multimodal model T", r.Steps, r.RequestedSteps, extra);
+        if (r.Pool < r.RequestedPool && Deadline.RunId is { } id) m["run_id"] = id;
         return m;
     }
 

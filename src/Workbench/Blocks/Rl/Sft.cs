@@ -125,7 +125,8 @@ public static class Sft
                     if (step % 10 == 0 || step == budget.Target - 1) losses.Add(loss.ToDouble());
                     done = step + 1;
                     // A fitted count rebuilds the warm-up/cosine schedule for it (the warm-up keeps its fraction).
-                    if (budget.Step(done)) warm = (int)(budget.Target * cfg.WarmupFraction);
+                    // (A warm-up still under way follows the new count; once the cosine has begun, the warm-up stays.)
+                    if (budget.Step(done) && done < warm) warm = Math.Max(done, (int)(budget.Target * cfg.WarmupFraction));
                     tick.Tick($"loss {losses[^1]:F3}");
                 }
             }

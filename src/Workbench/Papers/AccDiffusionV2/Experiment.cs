@@ -59,7 +59,7 @@ public static class V2Experiment
         var started = DateTime.UtcNow; var sw = Stopwatch.StartNew();
         using var world = DiffusionSetup.Prepare(cfg.Model, cfg.Train, cfg.Eval, rt.TorchDevice, cfg.Seed);
         var den = world.Denoiser;
-        var (net, ctr) = ControlTraining.TrainOrLoad(den.Model, Path.GetFileName(world.Unet.CheckpointPath), cfg.Control, cfg.Seed);
+        var (net, ctr) = ControlTraining.TrainOrLoad(den.Model, $"{Path.GetFileName(world.Unet.CheckpointPath)}@{world.Unet.Steps}", cfg.Control, cfg.Seed);   // the UNet it was trained on, cut or full
         log.WriteLine($"[accdiffusion-v2] TinyUNet {world.Unet.Parameters:N0} parameters ({world.Unet.Describe()}); " +
                       $"ControlNet {ctr.Parameters:N0} trainable parameters ({ctr.Describe()})");
         var cuts = new List<string>(world.TrainingCuts);

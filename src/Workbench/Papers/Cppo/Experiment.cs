@@ -59,7 +59,7 @@ public static class CppoExperiment
             foreach (var run in cfg.Runs)
             {
                 // Under a deadline: start no run after it, nor one estimated to end after it (the first run always starts).
-                if (plan is not null && runs.Count > 0 && (Deadline.Passed || plan.RunSeconds(run) > Deadline.SecondsLeft - RlBudget.ReserveSeconds))
+                if (plan is not null && runs.Count > 0 && (Deadline.Passed || plan.RunSeconds(run) * RlBudget.Safety > Deadline.SecondsLeft - RlBudget.ReserveSeconds))
                 {
                     skipped.Add($"{run.Name} (seed {seed})");
                     log.WriteLine($"[cppo] {run.Name}: not started ({Deadline.SecondsLeft:F0} s left, estimated {plan.RunSeconds(run):F0} s)");
@@ -70,14 +70,24 @@ public static class CppoExperiment
                 var r = trainer.Run(train, eval, seed, detailSteps: 2);
                 runs.Add(r);
                 log.WriteLine($"[cppo] {run.Name}: {r.TrainSeconds:F1} s, {r.OptimizerSteps} optimizer steps, accuracy {r.FinalAccuracy:P1}");
+                // Under a budget, write what is done after every run: a run killed later (a time limit) still leaves results.
+                if (plan is not null)
+                {
+                    var notReached = cfg.Runs.SkipWhile(x => x != run).Skip(1).Select(x => $"{x.Name} (seed {seed}, not reached yet)");
+                    Write(plan.Budget with { Skipped = [.. skipped, .. notReached] });
+                }
             }
             sft.Dispose();
         }
-        var budget = plan is null ? null : plan.Budget with { Skipped = skipped.ToArray() };
-        var res = new CppoResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, first!.Sft, first.SftEval, first.Parameters, runs.ToArray(), [], budget);
-        res = res with { Claims = CppoClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
-        WriteAll(res, outDir);
-        return res;
+        return Write(plan is null ? null : plan.Budget with { Skipped = skipped.ToArray() });
+
+        CppoResults Write(RlBudgetRecord? budget)
+        {
+            var res = new CppoResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, first!.Sft, first.SftEval, first.Parameters, runs.ToArray(), [], budget);
+            res = res with { Claims = CppoClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
+            WriteAll(res, outDir);
+            return res;
+        }
     }
 
     /// <summary>Seconds of one generation round (with its μ updates) per allocation multiplier m (m·Q questions), and of one

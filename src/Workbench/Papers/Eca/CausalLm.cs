@@ -91,7 +91,9 @@ public static class LmStep
         int n = c.LmSteps;
         if (TimeBudget.Share(0.9) is double budget)
         {
+            // One untimed step of each first (kernel loading, the optimizer's state, allocator growth), then three timed.
             int probe = Math.Min(n, 3);
+            Train(null, 1); Train(c.LmDepth, 1);
             double probeSeconds = Train(null, probe).Seconds + Train(c.LmDepth, probe).Seconds;
             n = TimeBudget.FitSteps(c.LmSteps, probe, probeSeconds, budget - probeSeconds, minimum: Math.Min(c.LmSteps, 10));
         }

@@ -68,7 +68,7 @@ public static class EcaClaims
         }
         else
             claims.Add(new Claim("Training with ECA attention matches standard attention", "(implied by exactness)", "same curves",
-                "char-level KJV LM", "not run: the LM comparison was skipped (see the run's log; usually the KJV text is missing)", Verdict.Pending));
+                "char-level KJV LM", $"not run: {r.LmSkipped ?? "the LM comparison was skipped"}", Verdict.Pending));
         return claims;
     }
 

@@ -223,7 +223,7 @@ public static class EcaExperiment
             var timing = EcaSteps.Timing(cfg.TimingSizes, cfg.TimingRepeats, rt, cfg.Seed); tick.Tick("timing");
             // The LM comparison is the last and optional step: a missing KJV text (a GPU machine without the bundled data) or a
             // failure there must not throw away the measurements above.
-            LmComparison? lm = null;
+            LmComparison? lm = null; string? lmSkipped = null;
             try
             {
                 if (Deadline.Passed) throw new InvalidOperationException($"the time budget ({Deadline.Variable}) ran out before it");
@@ -232,13 +232,14 @@ public static class EcaExperiment
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                lmSkipped = ex.Message;
                 log.WriteLine($"[eca] LM comparison skipped: {ex.Message}");
             }
             tick.Tick("LM comparison");
-            return (exact, ratios, cross, err, blockErr, att, timing, lm);
+            return (exact, ratios, cross, err, blockErr, att, timing, lm, lmSkipped);
         });
-        var (e, r, c, f, be, a, t, l) = results;
-        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, be, a, t, l, [], 0, started.ToString("O"));
+        var (e, r, c, f, be, a, t, l, skippedLm) = results;
+        var res = new EcaResults("ECA", cfg.Preset, cfg, rt, e, r, c, f, be, a, t, l, [], 0, started.ToString("O")) { LmSkipped = skippedLm };
         res = res with { Claims = EcaClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
         AtomicFile.WriteJson(Path.Combine(outDir, "results.json"), res, indented: false);
         AtomicFile.WriteAllText(Path.Combine(outDir, "claims.md"), EcaClaims.Markdown(res));

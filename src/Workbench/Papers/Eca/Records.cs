@@ -38,4 +38,8 @@ public sealed record EcaResults(
     LmComparison? Lm,
     IReadOnlyList<Claims.Claim> Claims,
     double WallSeconds,
-    string StartedUtc);
+    string StartedUtc)
+{
+    /// <summary>Why the LM comparison did not run (missing KJV text, the time budget, an error), when <see cref="Lm"/> is null.</summary>
+    public string? LmSkipped { get; init; }
+}
