@@ -83,7 +83,8 @@ public static class Program
                     Console.WriteLine($"[papers] {rt}");
                     if (Deadline.SecondsLeft is double left) Console.WriteLine($"[papers] time budget: {left:F0} s ({Deadline.Variable}); long phases are sized to fit and cuts are recorded");
                     var sw = Stopwatch.StartNew();
-                    Workbench.Papers.Remax.RemaxExperiment.ProbeLauncher = LaunchMemoryProbe;
+                    // Memory probes (ReMax, CutDiffusion) run in fresh processes of this program on CUDA.
+                    ChildProbe.Launcher = ChildProbe.SelfLauncher(typeof(Program).Assembly.Location);
                     var report = paper.Run(ro, rt, Console.Out);
                     Console.WriteLine($"[papers] {paper.Slug} ({preset}) done in {sw.Elapsed.TotalSeconds:F1}s: {Path.GetFullPath(report)}");
                     return 0;
@@ -140,15 +141,16 @@ public static class Program
                     }
                     throw new ConfigException("usage: papers kernel install [--prefix DIR] | papers kernel run --connection-file FILE");
                 }
+                case "probe":
                 case "probe-memory":
                 {
-                    // Internal: one ReMax/PPO memory probe in a fresh process (started by `reproduce remax` on CUDA).
-                    if (positional.Count != 1) throw new ConfigException("probe-memory needs one JSON request.");
-                    var req = System.Text.Json.JsonSerializer.Deserialize<Workbench.Papers.Remax.MemoryProbeRequest>(positional[0], AtomicFile.Json)
-                        ?? throw new ConfigException("probe-memory: empty request.");
+                    // Internal: one measurement in a fresh process (started through ChildProbe by `reproduce` on CUDA), so it
+                    // starts from an empty caching allocator. `probe-memory JSON` is the older spelling of `probe remax-memory JSON`.
+                    if (args[0] == "probe-memory") positional.Insert(0, Workbench.Papers.Remax.MemoryProbe.Kind);
+                    if (positional.Count != 2) throw new ConfigException($"usage: papers probe <kind> <json> [--device cuda]; kinds: {string.Join(", ", Probes.Handlers.Kinds.Order(StringComparer.Ordinal))}.");
+                    Probes.Handlers.Require(positional[0]);
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
-                    var row = Workbench.Papers.Remax.MemoryProbe.Run(req, rt.TorchDevice);
-                    Console.WriteLine(ProbePrefix + System.Text.Json.JsonSerializer.Serialize(row, AtomicFile.Json).ReplaceLineEndings(" "));
+                    Console.WriteLine(ChildProbe.ResultLine(Probes.Handlers.Dispatch(positional[0], positional[1], rt.TorchDevice)));
                     return 0;
                 }
                 case "report":
@@ -172,28 +174,6 @@ public static class Program
             if (Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1") Console.Error.WriteLine(e);
             return 1;
         }
-    }
-
-    const string ProbePrefix = "MEMORY-ROW ";
-
-    /// <summary>Runs one memory probe in a new process of this program, so each measurement starts from an empty allocator.</summary>
-    static Workbench.Papers.Remax.MemoryRow LaunchMemoryProbe(Workbench.Papers.Remax.MemoryProbeRequest req)
-    {
-        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this program's path to start a memory probe.");
-        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(typeof(Program).Assembly.Location);
-        foreach (var a in new[] { "probe-memory", System.Text.Json.JsonSerializer.Serialize(req, AtomicFile.Json).ReplaceLineEndings(" "), "--device", "cuda" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("Could not start the memory probe process.");
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdoutTask = p.StandardOutput.ReadToEndAsync();
-        // At most 5 minutes, and never past the run's time budget (the caller records a failed probe and goes on).
-        var limit = TimeSpan.FromSeconds(Math.Clamp(Deadline.SecondsLeft ?? 300, 5, 300));
-        if (!p.WaitForExit(limit)) { p.Kill(true); throw new InvalidOperationException($"The memory probe took more than {limit.TotalSeconds:F0} s{(Deadline.At is null ? "" : " (the time budget)")}."); }
-        var stdout = stdoutTask.Result;
-        var line = stdout.Split('\n').LastOrDefault(l => l.StartsWith(ProbePrefix, StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"The memory probe ({req.Method}, batch {req.Batch}) failed (exit {p.ExitCode}): {stderr.Result}");
-        return System.Text.Json.JsonSerializer.Deserialize<Workbench.Papers.Remax.MemoryRow>(line[ProbePrefix.Length..], AtomicFile.Json)!;
     }
 
     static long ParseLong(string name, string v) =>

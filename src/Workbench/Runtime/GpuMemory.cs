@@ -64,6 +64,19 @@ public static class GpuMemory
     public static long? UsedBytes(TorchSharp.torch.Device device) =>
         device.type == TorchSharp.DeviceType.CUDA ? ProcessUsedBytes() ?? DeviceUsedBytes() : null;
 
+    /// <summary>The reading a <see cref="PeakSampler"/> started now would use: "NVML process" when the driver lists this
+    /// process, else "NVML device", else "none".</summary>
+    public static string PreferredSource => ProcessUsedBytes() is not null ? "NVML process" : DeviceUsedBytes() is not null ? "NVML device" : "none";
+
+    /// <summary>The bytes in use as <paramref name="source"/> (a <see cref="PreferredSource"/> value) reads them; null for "none"
+    /// or when the reading fails.</summary>
+    public static long? Read(string source) => source switch
+    {
+        "NVML process" => ProcessUsedBytes(),
+        "NVML device" => DeviceUsedBytes(),
+        _ => null,
+    };
+
     /// <summary>Polls usage on a background thread (every ~2 ms) and keeps the peak until disposed.</summary>
     public sealed class PeakSampler : IDisposable
     {
@@ -74,7 +87,7 @@ public static class GpuMemory
 
         public PeakSampler()
         {
-            Source = ProcessUsedBytes() is not null ? "NVML process" : DeviceUsedBytes() is not null ? "NVML device" : "none";
+            Source = PreferredSource;
             thread = new Thread(() =>
             {
                 while (!stop)

@@ -52,7 +52,7 @@ public static class DiffusionTraining
         var model = new TinyUNet(mc);
         model.to(device);
         long nParams = model.parameters().Sum(p => p.numel());
-        var path = cache.PathFor("diffusion", "tiny-unet", new { mc, tc, seed, v = 1 }, "safetensors");
+        var path = CheckpointPath(mc, tc, seed, cache);
         if (File.Exists(path) && TrainedCheckpoint.Read(path, tc.Steps) is (var done, true, _))
         {
             Safetensors.LoadModule(path, model);
@@ -63,6 +63,32 @@ public static class DiffusionTraining
         cache.Put(path, tmp => Safetensors.SaveModule(tmp, model, TrainedCheckpoint.Metadata("ShapeScenes TinyUNet", r.Steps, r.RequestedSteps)));
         model.eval();
         return (model, r with { CheckpointPath = path, Parameters = nParams });
+    }
+
+    /// <summary>Where <see cref="TrainOrLoad"/> keeps the UNet of (model config, train config, seed).</summary>
+    public static string CheckpointPath(UNetConfig mc, DiffusionTrainConfig tc, long seed, CheckpointCache? cache = null) =>
+        (cache ?? CheckpointCache.Default()).PathFor("diffusion", "tiny-unet", new { mc, tc, seed, v = 1 }, "safetensors");
+
+    /// <summary>The cached UNet that <see cref="TrainOrLoad"/> would load, never training (a probe in a fresh process measures
+    /// sampling only). Throws <see cref="FileNotFoundException"/> when there is none, and <see cref="InvalidOperationException"/>
+    /// when the cached one was cut by a time budget and this process has no deadline (the same rule as
+    /// <see cref="TrainedCheckpoint.Read"/>).</summary>
+    public static (TinyUNet Model, TrainResult Result) LoadCached(UNetConfig mc, DiffusionTrainConfig tc, Device device, long seed, CheckpointCache? cache = null)
+    {
+        tc.Validate();
+        var path = CheckpointPath(mc, tc, seed, cache);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"No cached TinyUNet for this config and seed {seed} at {path}: run `papers reproduce` once to train it " +
+                                            $"(with the same {CheckpointCache.Variable}); a probe never trains.", path);
+        var (done, use, _) = TrainedCheckpoint.Read(path, tc.Steps);
+        if (!use)
+            throw new InvalidOperationException($"The cached TinyUNet at {path} was cut by a time budget ({done:N0} of {tc.Steps:N0} steps) and is reused " +
+                                                $"only under {Deadline.Variable}; a probe never trains.");
+        var model = new TinyUNet(mc);
+        model.to(device);
+        Safetensors.LoadModule(path, model);
+        model.eval();
+        return (model, TrainResult.Loaded("TinyUNet", done, tc.Steps, path, model.parameters().Sum(p => p.numel())));
     }
 
     /// <summary>Share of the time left that UNet training may take under a deadline.</summary>

@@ -24,8 +24,11 @@ public sealed record CutResults(
     [JsonIgnore] public HighResOutput[] Examples { get; init; } = [];
     /// <summary>Prompts the config asked for; <c>Prompts</c> holds those every arm ran (fewer when a deadline cut the bench).</summary>
     public int PromptsRequested { get; init; }
-    /// <summary>What a time budget cut (training steps, prompts, the view-batch sweep); empty when nothing was.</summary>
+    /// <summary>What a time budget cut (training steps, prompts, the view-batch sweep, memory probes); empty when nothing was.</summary>
     public string[] Cuts { get; init; } = [];
+    /// <summary>Peak memory of CutDiffusion and DemoFusion per view batch, each measured in a fresh process (CUDA and the
+    /// CLI only; empty otherwise). Rows that were not measured say why in <c>Source</c>.</summary>
+    public DiffusionMemoryRow[] MemoryProbes { get; init; } = [];
 }
 
 public static class CutExperiment
@@ -110,8 +113,13 @@ public static class CutExperiment
             if (!sims.TryGetValue(key, out var ls)) sims[key] = ls = [];
             ls.Add(c.PatchSimilarity);
         }
+        // Memory probes (after the bench) need a fresh process each, so only on CUDA with the CLI's launcher; the bench leaves
+        // them their estimated time under a deadline.
+        bool probing = rt.IsCuda && ChildProbe.Launcher is not null;
+        int probeCount = probing ? DiffusionMemoryRequest.Methods.Length * (cfg.ViewBatches ?? [cfg.Sampler.ViewBatch]).Length : 0;
         var bench = Bench.Run(den, world.Evaluators, prompts, Arms(cfg), cfg.Scales, cfg.Seed, cropsPerImage: cfg.CropsPerImage,
-            log: Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1" ? s => log.WriteLine("  " + s) : null, onOutput: Structure, reserveSeconds: ReserveSeconds);
+            log: Environment.GetEnvironmentVariable("PAPERS_TRACE") == "1" ? s => log.WriteLine("  " + s) : null, onOutput: Structure,
+            reserveSeconds: ReserveSeconds + probeCount * DiffusionMemoryProbe.EstimatedSeconds);
         if (bench.Cut is { } bc) { cuts.Add($"benchmark: {bc}"); log.WriteLine($"[cutdiffusion] cut: {bc}"); }
         var n = cfg.Sampler.Steps;
         var formulas = new List<FormulaCheck>();
@@ -133,6 +141,13 @@ public static class CutExperiment
         var res = new CutResults(cfg.Preset, rt, started.ToString("O"), 0, cfg, world.Unet, world.Detector, world.Feature,
             world.DetectorPixelAccuracy, world.DetectorCountExact, bench.Prompts, bench.Metrics, bench.Images, formulas.ToArray(), vbRows.ToArray(),
             structure, simWith, simWithout, []) { Examples = bench.Examples, PromptsRequested = bench.PromptsRequested, Cuts = cuts.ToArray() };
+        if (probing)
+        {
+            WriteAll(res with { Claims = CutClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) }, outDir);   // kept if a probe hangs the run
+            var probes = DiffusionMemoryProbe.Sweep(cfg, sv, q => ChildProbe.Launch<DiffusionMemoryRequest, DiffusionMemoryRow>(DiffusionMemoryProbe.Kind, q),
+                cuts, log, ReserveSeconds);
+            res = res with { MemoryProbes = probes.ToArray(), Cuts = cuts.ToArray() };
+        }
         res = res with { Claims = CutClaims.Evaluate(res), WallSeconds = Math.Round(sw.Elapsed.TotalSeconds, 1) };
         WriteAll(res, outDir);
         return res;

@@ -54,6 +54,7 @@ public static class CutReport
         rep.Chart(BenchViews.Evaluations(r.Metrics)); rep.Chart(BenchViews.Seconds(r.Metrics));
         rep.Table(BenchViews.FormulaTable(r.Formulas));
         rep.Table(CutClaims.ViewBatchTable(r.ViewBatches));
+        if (r.MemoryProbes.Length > 0) rep.Table(CutClaims.MemoryProbeTable(r.MemoryProbes));
         if (r.Examples.Length > 0)
         {
             rep.Heading("Images (first prompt)");

@@ -11,12 +11,6 @@ public static class RemaxExperiment
     public const string Slug = "remax";
     public const string Title = "ReMax — REINFORCE with a greedy baseline vs PPO (arXiv 2310.10505)";
 
-    /// <summary>
-    /// Runs one memory probe in a fresh process (set by the CLI, which can start itself again). When null, or on CPU, the
-    /// probe runs in this process.
-    /// </summary>
-    public static Func<MemoryProbeRequest, MemoryRow>? ProbeLauncher { get; set; }
-
     /// <summary>Under a deadline: the share of the time left (after the warm start) that the RL runs are sized to; the memory
     /// probes then get <see cref="MemoryShare"/> of what is left after the runs, and the gradient variance the rest.</summary>
     public const double RunsShare = 0.6, MemoryShare = 0.5;
@@ -108,7 +102,7 @@ public static class RemaxExperiment
             foreach (var method in new[] { "ReMax", "Ppo" })
             {
                 var req = new MemoryProbeRequest(method, batch, cfg.MemoryTokens, mc, seed);
-                var row = MemoryProbe.RunOrFallback(req, q => rt.IsCuda && ProbeLauncher is not null ? ProbeLauncher(q) : MemoryProbe.Run(q, device));
+                var row = MemoryProbe.RunOrFallback(req, q => MemoryProbe.RunFreshOrHere(q, device));
                 memory.Add(row);
                 log.WriteLine($"[remax] memory {row.Method} batch {batch}: {(row.MeasuredBytes is long m ? $"{m / 1e9:F2} GB ({row.Source})" : $"not measured ({row.Source})")}, " +
                               $"analytic weights+grads+Adam {(row.WeightBytes + row.GradBytes + row.AdamBytes) / 1e6:F0} MB");

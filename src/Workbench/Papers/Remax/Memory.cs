@@ -14,8 +14,8 @@ public sealed record MemoryProbeRequest(string Method, int Batch, int Tokens, Ti
 /// <summary>
 /// Peak memory of one training update per method (remax.md §5, experiment 1): ReMax holds actor + frozen reference (the
 /// reward is a program here, so no reward model); PPO adds a critic of the actor's size with its gradients and Adam moments.
-/// Measured through NVML after a warm-up update, in a fresh process per configuration when launched from the CLI (the
-/// caching allocator never gives memory back); the analytic bytes are printed beside it.
+/// Measured through NVML after a warm-up update, in a fresh process per configuration when launched from the CLI
+/// (<see cref="ChildProbe"/>; the caching allocator never gives memory back); the analytic bytes are printed beside it.
 /// </summary>
 /// <remarks>
 /// PPO's update is DeepSpeed-Chat's, as <see cref="RemaxTrainer"/> trains it: the actor's forward/backward/step, then the
@@ -26,6 +26,16 @@ public sealed record MemoryProbeRequest(string Method, int Batch, int Tokens, Ti
 /// </remarks>
 public static class MemoryProbe
 {
+    /// <summary>The probe kind the CLI dispatches (<c>papers probe remax-memory JSON</c>; <c>probe-memory JSON</c> is an alias).</summary>
+    public const string Kind = "remax-memory";
+
+    /// <summary>Runs the probe in a fresh process through <see cref="ChildProbe.Launcher"/> on CUDA when the CLI registered one,
+    /// else in this process (CPU, tests, notebooks).</summary>
+    public static MemoryRow RunFreshOrHere(MemoryProbeRequest req, Device device) =>
+        device.type == DeviceType.CUDA && ChildProbe.Launcher is not null
+            ? ChildProbe.Launch<MemoryProbeRequest, MemoryRow>(Kind, req)
+            : Run(req, device);
+
     /// <summary>Runs the probe in this process.</summary>
     public static MemoryRow Run(MemoryProbeRequest req, Device device)
     {
