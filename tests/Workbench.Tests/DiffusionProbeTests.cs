@@ -153,12 +153,15 @@ public class DiffusionMemoryProbeTests
         var path = DiffusionTraining.CheckpointPath(Tiny, Train, seed);
         Assert.False(File.Exists(path));   // and it did not train one
 
-        // A checkpoint cut by a time budget is reused only under a deadline (the child inherits the parent's).
-        using (var m = new TinyUNet(Tiny))
-            CheckpointCache.Default().Put(path, tmp => Safetensors.SaveModule(tmp, m, TrainedCheckpoint.Metadata("ShapeScenes TinyUNet", 3, Train.Steps)));
+        // A checkpoint cut by a time budget is reused only by the same budgeted run (the child inherits the parent's
+        // deadline and run id).
         var old = Environment.GetEnvironmentVariable(Deadline.Variable);
+        var oldId = Environment.GetEnvironmentVariable(Deadline.RunIdVariable);
         try
         {
+            Environment.SetEnvironmentVariable(Deadline.RunIdVariable, "probe-test-run");
+            using (var m = new TinyUNet(Tiny))
+                CheckpointCache.Default().Put(path, tmp => Safetensors.SaveModule(tmp, m, TrainedCheckpoint.Metadata("ShapeScenes TinyUNet", 3, Train.Steps)));
             Environment.SetEnvironmentVariable(Deadline.Variable, null);
             var cut = Assert.Throws<InvalidOperationException>(() => Probes.Handlers.Dispatch(DiffusionMemoryProbe.Kind, json, torch.CPU));
             Assert.Contains("cut by a time budget", cut.Message);
@@ -173,7 +176,7 @@ public class DiffusionMemoryProbeTests
                 Assert.True(row.SampleSeconds > 0);
             }
         }
-        finally { Environment.SetEnvironmentVariable(Deadline.Variable, old); }
+        finally { Environment.SetEnvironmentVariable(Deadline.Variable, old); Environment.SetEnvironmentVariable(Deadline.RunIdVariable, oldId); }
         Assert.Throws<ConfigException>(() => DiffusionMemoryProbe.Run(req with { Method = "MultiDiffusion" }, torch.CPU));
     }
 

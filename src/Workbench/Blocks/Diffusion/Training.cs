@@ -83,7 +83,7 @@ public static class DiffusionTraining
         var (done, use, _) = TrainedCheckpoint.Read(path, tc.Steps);
         if (!use)
             throw new InvalidOperationException($"The cached TinyUNet at {path} was cut by a time budget ({done:N0} of {tc.Steps:N0} steps) and is reused " +
-                                                $"only under {Deadline.Variable}; a probe never trains.");
+                                                $"only by the budgeted run that trained it ({Deadline.Variable}, {Deadline.RunIdVariable}); a probe never trains.");
         var model = new TinyUNet(mc);
         model.to(device);
         Safetensors.LoadModule(path, model);
