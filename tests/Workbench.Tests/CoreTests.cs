@@ -253,3 +253,25 @@ public class CliTests
         finally { Console.SetError(oldErr); Console.SetOut(oldOut); }
     }
 }
+
+public class TrainBudgetTests
+{
+    [Fact]
+    public void Without_a_budget_every_step_runs_until_the_deadline_passes_then_the_loop_stops_after_that_step()
+    {
+        var old = Environment.GetEnvironmentVariable(Workbench.Runtime.Deadline.Variable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, null);
+            var b = new Workbench.Runtime.TrainBudget(100, null);
+            for (int done = 1; done <= 7; done++) Assert.False(b.Step(done));
+            // SIGTERM sets the deadline to now: the next step ends the loop, whatever the minimum.
+            Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, (DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 1).ToString());
+            Assert.True(b.Step(8));
+            Assert.Equal(8, b.Target);
+            Assert.Contains("stopped at step 8 of 100 (deadline passed)", b.Cut(8));
+            Assert.Contains("8 of 100 steps", b.Cut(8));
+        }
+        finally { Environment.SetEnvironmentVariable(Workbench.Runtime.Deadline.Variable, old); }
+    }
+}

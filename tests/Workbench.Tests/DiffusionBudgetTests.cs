@@ -113,7 +113,7 @@ public class DiffusionBudgetTests
             model.Dispose();
             Assert.False(r.FromCache);
             Assert.Equal(1000, r.RequestedSteps);
-            Assert.InRange(r.Steps, 10, 999);     // fitted (after the probe steps, or earlier on a slow machine), never below the minimum
+            Assert.InRange(r.Steps, 1, 999);      // fitted (after the probe steps, or earlier on a slow machine), or stopped at the deadline
             Assert.NotNull(r.Cut);
             Assert.Contains($"{r.Steps:N0} of 1,000 steps", r.Cut);
             Assert.Equal((r.Steps + 9) / 10 + ((r.Steps - 1) % 10 == 0 ? 0 : 1), r.Loss.Length);   // every 10th step and the last

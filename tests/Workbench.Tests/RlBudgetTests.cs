@@ -52,14 +52,15 @@ public class RlBudgetTests
         Assert.Equal(50, requested);
         WithDeadline(0.05, () =>
         {
-            // A budget already spent when the pace is measured: the fit bottoms out at the probe (1 + ProbeSteps steps).
+            // A 50 ms budget: either the deadline passes during the first steps and the loop stops right after that step
+            // (as after a SIGTERM), or the fit after the probe bottoms out at its minimum (1 + ProbeSteps steps).
             using var lm = TinyModel(task);
             var r = Sft.TrainOrLoad(lm, task, SmallSft, 1, cache);
             Assert.False(r.FromCache);
-            Assert.Equal(1 + Sft.ProbeSteps, r.Steps);
+            Assert.InRange(r.Steps, 1, 1 + Sft.ProbeSteps);
             Assert.Equal(requested, r.RequestedSteps);
-            Assert.Contains($"{1 + Sft.ProbeSteps:N0} of {requested:N0} steps", r.Cut);
-            Assert.Equal((1 + Sft.ProbeSteps).ToString(CultureInfo.InvariantCulture), Safetensors.ReadMetadata(r.CheckpointPath)["steps"]);
+            Assert.Contains($"{r.Steps:N0} of {requested:N0} steps", r.Cut);
+            Assert.Equal(r.Steps.ToString(CultureInfo.InvariantCulture), Safetensors.ReadMetadata(r.CheckpointPath)["steps"]);
 
             // Another paper under a deadline (ReMax after CPPO) reuses the cut warm start and reports the steps it had.
             using var lm2 = TinyModel(task, 2);

@@ -5,12 +5,13 @@ using static TorchSharp.torch;
 namespace Workbench.Runtime;
 
 /// <summary>
-/// Sizes a training loop to a time budget (a no-op without one): the loop calls <see cref="Step"/> after every step and
+/// Sizes a training loop to a time budget (without one it only watches the deadline): the loop calls <see cref="Step"/> after every step and
 /// runs while <c>done &lt; Target</c>. The first <c>untimed</c> steps (CUDA context, kernel loading, allocator warm-up) are
 /// timed on their own; the next <c>probe</c> steps give the per-step cost and <see cref="TimeBudget.FitSteps"/> turns the
 /// budget into a step count, refitted after 2·probe, 4·probe, … steps as the rate settles, or at once when the probe steps
-/// alone take a tenth of the budget (a slow device). The loop also stops, recorded in <see cref="Stopped"/>, when the
-/// <see cref="Deadline"/> passes or it runs 10% past its budget. When <see cref="Step"/> returns true the target changed:
+/// alone take a tenth of the budget (a slow device). The loop also stops, recorded in <see cref="Stopped"/>, right after
+/// the step in which the <see cref="Deadline"/> passes (budget or not: SIGTERM sets it to now) or once it runs 10% past
+/// its budget. When <see cref="Step"/> returns true the target changed:
 /// a loop with a learning-rate schedule rebuilds it for <see cref="Target"/>. Used by every trainer (SFT, SceneVQA model T,
 /// the diffusion UNet, its evaluators and ControlNet).
 /// </summary>
@@ -56,7 +57,15 @@ public sealed class TrainBudget
     /// <summary>Call after each step with the steps done so far; returns true when <see cref="Target"/> changed.</summary>
     public bool Step(int done)
     {
-        if (seconds is not double b || done >= Target) return false;
+        if (done >= Target) return false;
+        // The deadline (or SIGTERM, which sets it to now) stops the loop after the current step, budget or not.
+        if (Deadline.Passed)
+        {
+            Stopped = $"stopped at step {done:N0} of {Target:N0} (deadline passed)";
+            Target = done;
+            return true;
+        }
+        if (seconds is not double b) return false;
         if (done == untimed) { Sync(); first = sw.Elapsed.TotalSeconds; return false; }
         if (done < untimed) return false;
         double t = sw.Elapsed.TotalSeconds;
@@ -72,10 +81,10 @@ public sealed class TrainBudget
             Target = fit;
             return true;
         }
-        // A slow-down after the last fit, or the deadline: stop (checked every 10 steps; the clock is cheap, the env read is not free).
-        if (done % 10 == 0 && done >= minimum && (Deadline.Passed || (Fitted && t > 1.1 * b)))
+        // A slow-down after the last fit: stop once 10% over the budget (not below the minimum).
+        if (done % 10 == 0 && done >= minimum && Fitted && t > 1.1 * b)
         {
-            Stopped = $"stopped at step {done:N0} of {Target:N0} ({(Deadline.Passed ? "deadline passed" : "over its time budget")})";
+            Stopped = $"stopped at step {done:N0} of {Target:N0} (over its time budget)";
             Target = done;
             return true;
         }
