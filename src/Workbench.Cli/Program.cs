@@ -72,12 +72,16 @@ public static class Program
                     Deadline.EnsureRunId();
                     // SIGTERM (a time limit's `timeout`): the deadline becomes now, so the run stops after its current unit
                     // (a training step, an evaluation, a prompt) and writes what it has; a second SIGTERM ends it at once.
+                    // (A second SIGTERM within 5 s is the same request arriving twice — `timeout` signals the process group and
+                    // run-all forwards it too — and is ignored.)
+                    DateTime? firstTerm = null;
                     using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
                     {
-                        if (Deadline.Passed) return;
+                        if (firstTerm is { } t0) { if ((DateTime.UtcNow - t0).TotalSeconds < 5) ctx.Cancel = true; return; }
+                        firstTerm = DateTime.UtcNow;
                         ctx.Cancel = true;
                         Environment.SetEnvironmentVariable(Deadline.Variable, DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString());
-                        Console.Error.WriteLine("[papers] SIGTERM: stopping after the current unit and writing the results (again to stop now)");
+                        Console.Error.WriteLine("[papers] SIGTERM: stopping after the current unit and writing the results (again after 5 s to stop now)");
                     });
                     var rt = TorchRuntime.Init(TorchRuntime.ParseChoice(opts.GetValueOrDefault("device")));
                     Console.WriteLine($"[papers] {rt}");
