@@ -287,6 +287,14 @@ public static class SceneVqa
     public static SceneSample[] EvalSet(SceneVqaConfig cfg, int perType, long seed) =>
         cfg.TypeList.SelectMany(t => Generate(cfg with { Types = [t] }, seed, "eval-" + t, perType)).ToArray();
 
+    /// <summary><paramref name="n"/> samples spread evenly over <paramref name="set"/> (an eval set is grouped by question type,
+    /// so its first n would all be of one type).</summary>
+    public static List<SceneSample> Spread(IReadOnlyList<SceneSample> set, int n)
+    {
+        int k = Math.Min(n, set.Count);
+        return Enumerable.Range(0, k).Select(i => set[(int)((long)i * set.Count / k)]).ToList();
+    }
+
     /// <summary>Patches of the grid that an object's bounding square touches (for the subject/non-subject analysis).</summary>
     public static bool[] CoveredPatches(Scene s, SceneVqaConfig cfg)
     {

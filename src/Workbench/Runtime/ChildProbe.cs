@@ -64,6 +64,14 @@ public static class ChildProbe
     /// elsewhere. Throws when the child fails, times out or prints no result line.</summary>
     public static Func<string, string, string>? Launcher { get; set; }
 
+    /// <summary>The <c>Source</c> of a result row whose probe failed: "probe failed: " and the error on one line (at most 300
+    /// characters), so the row says why nothing was measured.</summary>
+    public static string FailureNote(Exception e)
+    {
+        var msg = e.Message.ReplaceLineEndings(" ");
+        return "probe failed: " + (msg.Length > 300 ? msg[..300] + "…" : msg);
+    }
+
     /// <summary>Seconds a probe leaves before the deadline for the run's own last steps (writing its results).</summary>
     public const double ReserveSeconds = 8;
 

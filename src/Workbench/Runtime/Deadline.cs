@@ -38,6 +38,10 @@ public static class Deadline
         if (At is not null && RunId is null) Environment.SetEnvironmentVariable(RunIdVariable, Guid.NewGuid().ToString("N")[..12]);
     }
 
+    /// <summary>True when there is no deadline or at least <paramref name="seconds"/> are left before it: the one test before
+    /// starting a unit of work estimated (with its reserve) at that many seconds.</summary>
+    public static bool Leaves(double seconds) => SecondsLeft is not double left || left >= seconds;
+
     /// <summary>True once the deadline has passed.</summary>
     public static bool Passed => At is { } a && DateTimeOffset.UtcNow >= a;
 

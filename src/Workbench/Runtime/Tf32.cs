@@ -10,20 +10,20 @@ namespace Workbench.Runtime;
 /// </summary>
 public static class Tf32
 {
-    public static IDisposable Off() => new Scope(false);
+    public static IDisposable Off() => new Scope();
 
     sealed class Scope : IDisposable
     {
         readonly bool active, matmul, cudnn;
 
-        public Scope(bool allow)
+        public Scope()
         {
             active = torch.cuda.is_available();
             if (!active) return;
             matmul = torch.backends.cuda.matmul.allow_tf32;
             cudnn = torch.backends.cudnn.allow_tf32;
-            torch.backends.cuda.matmul.allow_tf32 = allow;
-            torch.backends.cudnn.allow_tf32 = allow;
+            torch.backends.cuda.matmul.allow_tf32 = false;
+            torch.backends.cudnn.allow_tf32 = false;
         }
 
         public void Dispose()
@@ -33,7 +33,4 @@ public static class Tf32
             torch.backends.cudnn.allow_tf32 = cudnn;
         }
     }
-
-    /// <summary>Whether fp32 matmuls currently run as TF32 (false without CUDA).</summary>
-    public static bool Enabled => torch.cuda.is_available() && torch.backends.cuda.matmul.allow_tf32;
 }

@@ -200,8 +200,10 @@ public static class Safetensors
 /// so a later load reports the truth, and the rule for reusing a cut one.</summary>
 public static class TrainedCheckpoint
 {
-    /// <summary>Metadata for a checkpoint: what it is, steps done and requested, and any extra fields.</summary>
-    public static Dictionary<string, string> Metadata(string what, int steps, int requested, IEnumerable<KeyValuePair<string, string>>? extra = null)
+    /// <summary>Metadata for a checkpoint: what it is, steps done and requested, and any extra fields. A checkpoint with fewer
+    /// steps than requested, or one its trainer marks <paramref name="cut"/> otherwise (a smaller data pool), carries this
+    /// run's id, so only this run reuses it (<see cref="SameRun"/>).</summary>
+    public static Dictionary<string, string> Metadata(string what, int steps, int requested, IEnumerable<KeyValuePair<string, string>>? extra = null, bool cut = false)
     {
         var m = new Dictionary<string, string>
         {
@@ -209,7 +211,7 @@ public static class TrainedCheckpoint
             ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["requested_steps"] = requested.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        if (steps < requested && Deadline.RunId is { } id) m["run_id"] = id;       // a cut one is reused only within its run
+        if ((cut || steps < requested) && Deadline.RunId is { } id) m["run_id"] = id;       // a cut one is reused only within its run
         foreach (var (k, v) in extra ?? []) m[k] = v;
         return m;
     }

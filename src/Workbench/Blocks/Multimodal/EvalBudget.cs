@@ -33,6 +33,12 @@ public sealed record EvalSizing(int Requested, int Used, int Types, double Evalu
 {
     /// <summary>"500 of 2,000 eval samples per type (time budget, …)" when cut, else null.</summary>
     public string? Cut => TimeBudget.CutNote(Used, Requested, "eval samples per type");
+    /// <summary>What a time budget left out of a model-T experiment: training steps, eval samples, evaluations not started
+    /// (<paramref name="skipped"/>); empty when nothing was cut.</summary>
+    public static string[] Cuts(MmTrainResult training, EvalSizing? eval, string[]? skipped) =>
+        new[] { training.Cut is null ? null : "training: " + training.Cut, eval?.Cut }.OfType<string>()
+            .Concat((skipped ?? []).Length == 0 ? [] : [$"not evaluated (deadline): {string.Join(", ", skipped!)}"]).ToArray();
+
     /// <summary>The predicted seconds of the sized evaluations.</summary>
     public double PredictedSeconds => EvalBudget.Cost(Used, Types, Evaluations, Batch, PrepSecondsPerSample, SecondsPerBatch);
 }
@@ -76,8 +82,8 @@ public static class EvalBudget
         var sw = Stopwatch.StartNew();
         int perType = Math.Min(requested, Math.Max(1, (batch + types - 1) / types));
         var set = makeSet(perType);
-        int n = Math.Min(batch, set.Length);
-        var probe = Enumerable.Range(0, n).Select(i => set[(int)((long)i * set.Length / n)]).ToList();
+        var probe = SceneVqa.Spread(set, batch);
+        int n = probe.Count;
         using var r = RenderedSamples.Render(model, probe);
         double prep = sw.Elapsed.TotalSeconds / n;
         MultimodalTraining.FirstTokenLogProbs(model, r, batch);

@@ -104,10 +104,8 @@ public static class MultimodalTraining
             ["seconds"] = r.Seconds.ToString("R", CultureInfo.InvariantCulture),
         };
         if (r.Cut is not null) extra["cut"] = r.Cut;
-        // A smaller pool is a cut too: it also carries the run id (reuse rule in TrainOrLoad).
-        var m = TrainedCheckpoint.Metadata("SceneVQA multimodal model T", r.Steps, r.RequestedSteps, extra);
-        if (r.Pool < r.RequestedPool && Deadline.RunId is { } id) m["run_id"] = id;
-        return m;
+        // A smaller pool is a cut too (reuse rule in TrainOrLoad).
+        return TrainedCheckpoint.Metadata("SceneVQA multimodal model T", r.Steps, r.RequestedSteps, extra, cut: r.Pool < r.RequestedPool);
     }
 
     /// <summary>A cache hit's result from the checkpoint metadata; entries written before it was recorded count as full runs.</summary>

@@ -88,6 +88,10 @@ public static class RlBudget
         return new RlSizing(pick.U, pick.P, pick.Q, c, fits);
     }
 
+    /// <summary>Whether work estimated at <paramref name="estimatedSeconds"/> (× <see cref="Safety"/>) still fits before the
+    /// deadline, leaving <see cref="ReserveSeconds"/> for writing results; always true without a deadline.</summary>
+    public static bool FitsTimeLeft(double estimatedSeconds) => Deadline.Leaves(estimatedSeconds * Safety + ReserveSeconds);
+
     /// <summary>The seconds left before the deadline minus <see cref="ReserveSeconds"/>, split over
     /// <paramref name="parts"/> (seeds still to run), or null without a deadline.</summary>
     public static double? SecondsFor(double fraction = 1, int parts = 1) =>

@@ -59,7 +59,7 @@ public static class CppoExperiment
             foreach (var run in cfg.Runs)
             {
                 // Under a deadline: start no run after it, nor one estimated to end after it (the first run always starts).
-                if (plan is not null && runs.Count > 0 && (Deadline.Passed || plan.RunSeconds(run) * RlBudget.Safety > Deadline.SecondsLeft - RlBudget.ReserveSeconds))
+                if (plan is not null && runs.Count > 0 && !RlBudget.FitsTimeLeft(plan.RunSeconds(run)))
                 {
                     skipped.Add($"{run.Name} (seed {seed})");
                     log.WriteLine($"[cppo] {run.Name}: not started ({Deadline.SecondsLeft:F0} s left, estimated {plan.RunSeconds(run):F0} s)");

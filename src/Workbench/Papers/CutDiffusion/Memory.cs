@@ -100,11 +100,8 @@ public static class DiffusionMemoryProbe
 
     /// <summary>The row recorded when a probe fails (the child died, timed out, printed no result): nothing measured, the
     /// reason in <c>Source</c>, so a failed probe never loses the run.</summary>
-    public static DiffusionMemoryRow Fallback(DiffusionMemoryRequest req, Exception e)
-    {
-        var msg = e.Message.ReplaceLineEndings(" ");
-        return new DiffusionMemoryRow(req.Method, req.Scale, req.ViewBatch, null, null, null, "probe failed: " + (msg.Length > 300 ? msg[..300] + "…" : msg));
-    }
+    public static DiffusionMemoryRow Fallback(DiffusionMemoryRequest req, Exception e) =>
+        new(req.Method, req.Scale, req.ViewBatch, null, null, null, ChildProbe.FailureNote(e));
 
     /// <summary>The row of a probe not started (the time budget), with the reason.</summary>
     public static DiffusionMemoryRow Skipped(DiffusionMemoryRequest req, string why) =>
@@ -133,11 +130,12 @@ public static class DiffusionMemoryProbe
             foreach (var method in DiffusionMemoryRequest.Methods)
             {
                 var req = new DiffusionMemoryRequest(method, scale, vb, cfg.Model, cfg.Train, cfg.Seed, cfg.Sampler, cfg.Seed, cfg.P);
-                if (Deadline.SecondsLeft is double left && left - reserveSeconds < EstimatedSeconds)
+                if (!Deadline.Leaves(EstimatedSeconds + reserveSeconds))
                 {
-                    rows.Add(Skipped(req, $"time budget ({Math.Max(0, left):F0} s left, ~{EstimatedSeconds:F0} s needed beyond the {reserveSeconds:F0} s reserve)"));
+                    double left = Math.Max(0, Deadline.SecondsLeft ?? 0);
+                    rows.Add(Skipped(req, $"time budget ({left:F0} s left, ~{EstimatedSeconds:F0} s needed beyond the {reserveSeconds:F0} s reserve)"));
                     skipped++;
-                    log?.WriteLine($"[cutdiffusion] memory probe {method} vb={vb}: not started ({Math.Max(0, left):F0} s left)");
+                    log?.WriteLine($"[cutdiffusion] memory probe {method} vb={vb}: not started ({left:F0} s left)");
                     continue;
                 }
                 var row = RunOrFallback(req, launch);

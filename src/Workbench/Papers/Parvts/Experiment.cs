@@ -93,8 +93,7 @@ public sealed record ParvtsResults(string Preset, RuntimeInfo Runtime, string St
     IReadOnlyList<Claim> Claims, EvalSizing? Eval = null, string[]? Skipped = null, CoverageStats? Coverage = null)
 {
     /// <summary>What the time budget left out (training steps, eval samples, evaluations); empty when nothing was cut.</summary>
-    public string[] Cuts => new[] { Training.Cut is null ? null : "training: " + Training.Cut, Eval?.Cut }.OfType<string>()
-        .Concat((Skipped ?? []).Length == 0 ? [] : [$"not evaluated (deadline): {string.Join(", ", Skipped!)}"]).ToArray();
+    public string[] Cuts => EvalSizing.Cuts(Training, Eval, Skipped);
 }
 
 public static class ParvtsExperiment
@@ -230,7 +229,7 @@ public static class ParvtsExperiment
         using (var scope = torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            using var b = MultimodalTraining.PromptBatch(m, Vtw.VtwExperiment.Spread(samples, 4));
+            using var b = MultimodalTraining.PromptBatch(m, SceneVqa.Spread(samples, 4));
             var (_, cls) = m.EncodeImages(b.Images);
             using var part = ParvtsSteps.Split(cls, cfg.R);
             sal = Enumerable.Range(0, (int)cls.shape[0]).Select(i => cls[i].to_type(ScalarType.Float64).cpu().data<double>().ToArray()).ToArray();

@@ -59,7 +59,7 @@ public static class RemaxExperiment
         var runs = new List<RemaxRunResult>();
         foreach (var run in cfg.Runs)
         {
-            if (plan is not null && runs.Count > 0 && (Deadline.Passed || plan.RunSeconds(run) * RlBudget.Safety > Deadline.SecondsLeft - RlBudget.ReserveSeconds))
+            if (plan is not null && runs.Count > 0 && !RlBudget.FitsTimeLeft(plan.RunSeconds(run)))
             {
                 skipped.Add(run.Name);
                 log.WriteLine($"[remax] {run.Name}: not started ({Deadline.SecondsLeft:F0} s left, estimated {plan.RunSeconds(run):F0} s)");

@@ -111,8 +111,7 @@ public static class MemoryProbe
     public static MemoryRow Fallback(MemoryProbeRequest req, Exception e)
     {
         long n = req.Model.ParameterCount();
-        var msg = e.Message.ReplaceLineEndings(" ");
-        return Analytic(req, n, n + req.Model.Dim + 1) with { Source = "probe failed: " + (msg.Length > 300 ? msg[..300] + "…" : msg) };
+        return Analytic(req, n, n + req.Model.Dim + 1) with { Source = ChildProbe.FailureNote(e) };
     }
 
     /// <summary>Runs <paramref name="probe"/>, or returns <see cref="Fallback"/> when it throws.</summary>

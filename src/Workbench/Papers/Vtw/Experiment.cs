@@ -78,8 +78,7 @@ public sealed record VtwResults(
     /// <summary>The sweep point at withdrawal layer k (k = L is the full model), or null when the time budget skipped it.</summary>
     public VtwPoint? SweepAt(int k) => Sweep.FirstOrDefault(p => p.K == k);
     /// <summary>What the time budget left out (training steps, eval samples, evaluations); empty when nothing was cut.</summary>
-    public string[] Cuts => new[] { Training.Cut is null ? null : "training: " + Training.Cut, Eval?.Cut }.OfType<string>()
-        .Concat((Skipped ?? []).Length == 0 ? [] : [$"not evaluated (deadline): {string.Join(", ", Skipped!)}"]).ToArray();
+    public string[] Cuts => EvalSizing.Cuts(Training, Eval, Skipped);
 }
 
 public static class VtwExperiment
@@ -101,11 +100,6 @@ public static class VtwExperiment
 
     /// <summary>The held-out evaluation set: <paramref name="perType"/> VQA samples of each question type.</summary>
     public static SceneSample[] EvalSet(SceneVqaConfig data, int perType, long seed) => SceneVqa.EvalSet(data, perType, seed);
-
-    /// <summary><paramref name="n"/> samples spread evenly over the set (the eval set is grouped by question type, so its
-    /// first n would all be of one type).</summary>
-    public static List<SceneSample> Spread(SceneSample[] set, int n) =>
-        Enumerable.Range(0, Math.Min(n, set.Length)).Select(i => set[(int)((long)i * set.Length / Math.Min(n, set.Length))]).ToList();
 
     /// <summary>Accuracy, mean KL to the full model and MACs of one plan over the evaluation set.</summary>
     public static VtwPoint Evaluate(MultimodalLm m, RenderedSamples eval, double[][] full, string method, int k, int batch,
@@ -137,7 +131,7 @@ public static class VtwExperiment
     public static double Reserve(double? secondsLeft) => secondsLeft is double s ? Math.Clamp(0.05 * s, 1, 15) : 0;
 
     /// <summary>True when a budgeted run should start no more evaluations (less than <paramref name="reserve"/> seconds left).</summary>
-    public static bool Late(double reserve) => Deadline.SecondsLeft is double s && s < reserve;
+    public static bool Late(double reserve) => !Deadline.Leaves(reserve);
 
     public static VtwResults Run(VtwConfig cfg, RuntimeInfo rt, string outDir, TextWriter? log = null)
     {
@@ -170,7 +164,7 @@ public static class VtwExperiment
         using (var scope = torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            using var b = MultimodalTraining.PromptBatch(m, Spread(eval.Samples, cfg.ProfileSamples));
+            using var b = MultimodalTraining.PromptBatch(m, SceneVqa.Spread(eval.Samples, cfg.ProfileSamples));
             var x = m.Embeds(m.EncodeImages(b.Images).Tokens, b.TextIds);
             using var run = m.Prefill(x, b.LastOrig, null, MmCollect.Attention);
             lastP = VtwSteps.Profile(run.Attention, l, b.TextLengths, false);

@@ -89,9 +89,9 @@ public static class Bench
         int done = 0;
         for (int pi = 0; pi < prompts.Length; pi++)
         {
-            if (pi > 0 && Deadline.SecondsLeft is double left && left - reserveSeconds < clock.Elapsed.TotalSeconds / pi)
+            if (pi > 0 && !Deadline.Leaves(clock.Elapsed.TotalSeconds / pi + reserveSeconds))
             {
-                log?.Invoke($"deadline: stopping after {pi} of {prompts.Length} prompts ({left:F0} s left, a prompt takes ~{clock.Elapsed.TotalSeconds / pi:F0} s)");
+                log?.Invoke($"deadline: stopping after {pi} of {prompts.Length} prompts ({Deadline.SecondsLeft:F0} s left, a prompt takes ~{clock.Elapsed.TotalSeconds / pi:F0} s)");
                 break;
             }
             var p = prompts[pi];
